@@ -1,0 +1,172 @@
+// Package project manages projects, the unit of ownership in jobgraph: every
+// host, group, credential, job and run belongs to exactly one project, and
+// access is granted per project.
+package project
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jobgraph/jobgraph/core"
+)
+
+// Limits on project fields.
+const (
+	MaxNameLen        = 63
+	MaxDescriptionLen = 4096
+)
+
+// Project is the unit of ownership and of access control.
+type Project struct {
+	ID          string
+	Name        string
+	Description string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Filter narrows a project list.
+type Filter struct {
+	// Search matches a substring of the name, case-insensitively.
+	Search string
+}
+
+// Store is what the project service needs from storage.
+type Store interface {
+	core.Transactor
+	CreateProject(ctx context.Context, p Project) error
+	UpdateProject(ctx context.Context, p Project) error
+	DeleteProject(ctx context.Context, id string) error
+	GetProject(ctx context.Context, id string) (Project, error)
+	ListProjects(ctx context.Context, f Filter, page core.PageArgs) (core.Page[Project], error)
+	CountProjects(ctx context.Context, f Filter) (int, error)
+	// ProjectContents counts what a project still holds, by noun ("hosts": 3).
+	ProjectContents(ctx context.Context, id string) (map[string]int, error)
+}
+
+// Service creates, changes and lists projects.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService returns a Service over store.
+func NewService(store Store) *Service {
+	return &Service{store: store, now: core.Now}
+}
+
+// CreateInput is what a new project is made of.
+type CreateInput struct {
+	Name        string
+	Description string
+}
+
+// Create validates in and stores a new project.
+func (s *Service) Create(ctx context.Context, in CreateInput) (Project, error) {
+	now := s.now()
+	p := Project{
+		ID:          core.NewID(core.KindProject),
+		Name:        strings.TrimSpace(in.Name),
+		Description: in.Description,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if err := p.validate(); err != nil {
+		return Project{}, err
+	}
+	if err := s.store.CreateProject(ctx, p); err != nil {
+		return Project{}, err
+	}
+	return p, nil
+}
+
+// UpdateInput changes a project; nil fields stay as they are.
+type UpdateInput struct {
+	ID          string
+	Name        *string
+	Description *string
+}
+
+// Update applies in to the project it names.
+func (s *Service) Update(ctx context.Context, in UpdateInput) (Project, error) {
+	if err := core.CheckID("id", core.KindProject, in.ID); err != nil {
+		return Project{}, err
+	}
+	var p Project
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if p, err = s.store.GetProject(ctx, in.ID); err != nil {
+			return err
+		}
+		if in.Name != nil {
+			p.Name = strings.TrimSpace(*in.Name)
+		}
+		if in.Description != nil {
+			p.Description = *in.Description
+		}
+		if err := p.validate(); err != nil {
+			return err
+		}
+		p.UpdatedAt = s.now()
+		return s.store.UpdateProject(ctx, p)
+	})
+	return p, err
+}
+
+// Delete removes an empty project. A project that still holds hosts, groups
+// or credentials is not deleted (CONFLICT): deleting a fleet's inventory is
+// never a side effect.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := core.CheckID("id", core.KindProject, id); err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.store.GetProject(ctx, id); err != nil {
+			return err
+		}
+		contents, err := s.store.ProjectContents(ctx, id)
+		if err != nil {
+			return err
+		}
+		var held []string
+		for _, noun := range []string{"hosts", "host groups", "credentials"} {
+			if n := contents[noun]; n > 0 {
+				held = append(held, fmt.Sprintf("%d %s", n, noun))
+			}
+		}
+		if len(held) > 0 {
+			return core.Conflict("id", "project still holds %s; delete them first", strings.Join(held, ", "))
+		}
+		return s.store.DeleteProject(ctx, id)
+	})
+}
+
+// Get returns one project.
+func (s *Service) Get(ctx context.Context, id string) (Project, error) {
+	if err := core.CheckID("id", core.KindProject, id); err != nil {
+		return Project{}, err
+	}
+	return s.store.GetProject(ctx, id)
+}
+
+// List returns one page of projects ordered by name.
+func (s *Service) List(ctx context.Context, f Filter, page core.PageArgs) (core.Page[Project], error) {
+	if err := page.Validate(); err != nil {
+		return core.Page[Project]{}, err
+	}
+	return s.store.ListProjects(ctx, f, page)
+}
+
+// Count counts the projects f selects.
+func (s *Service) Count(ctx context.Context, f Filter) (int, error) {
+	return s.store.CountProjects(ctx, f)
+}
+
+func (p Project) validate() error {
+	if err := core.CheckName("name", p.Name, MaxNameLen); err != nil {
+		return err
+	}
+	return core.CheckText("description", p.Description, MaxDescriptionLen)
+}

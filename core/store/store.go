@@ -1,0 +1,158 @@
+// Package store keeps jobgraph's state in SQL through gorm: SQLite (pure Go,
+// a file in the data directory) by default, MySQL or MariaDB in production.
+// It implements the small store interfaces that the domain packages declare
+// (project.Store, inventory.Store, ...); the gorm row types are unexported
+// and mapped to and from the domain types here, so no gorm tag ever reaches
+// the API.
+//
+// The schema is versioned by the SQL migrations under migrations/, one
+// folder per dialect, applied by Migrate (see migrate.go). Both dialects run
+// the same conformance tests.
+//
+// # Transactions
+//
+// InTx puts the transaction in the context it passes on; every method called
+// with that context joins it (see core.Transactor). Methods called outside
+// InTx run on their own.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Store is the SQL store. It is safe for concurrent use.
+type Store struct {
+	db      *gorm.DB
+	dialect Dialect
+	log     *slog.Logger
+}
+
+// Options configure Open.
+type Options struct {
+	// DSN is the --db setting (see ParseDSN).
+	DSN string
+	// DataDir holds the default SQLite file.
+	DataDir string
+	Logger  *slog.Logger
+}
+
+// Open connects to the database that opts describe and checks that it
+// answers. It does not migrate: call Migrate.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	dialect, dsn, err := ParseDSN(opts.DSN, opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "store")
+	var dialector gorm.Dialector
+	switch dialect {
+	case SQLite:
+		if err := ensureDir(dsn); err != nil {
+			return nil, err
+		}
+		dialector = sqlite.Open(dsn)
+	case MySQL:
+		dialector = mysql.New(mysql.Config{DSN: dsn})
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true, // every multi-statement change runs in InTx
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+		Logger: logger.New(slogWriter{log}, logger.Config{
+			SlowThreshold:             500 * time.Millisecond,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+			ParameterizedQueries:      true, // never log values: they may be secrets
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database %q: %w", dialect, RedactDSN(opts.DSN), err)
+	}
+	s := &Store{db: db, dialect: dialect, log: log}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if dialect == MySQL {
+		sqlDB.SetMaxOpenConns(50)
+		sqlDB.SetMaxIdleConns(10)
+		sqlDB.SetConnMaxLifetime(5 * time.Minute)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Ping(pingCtx); err != nil {
+		_ = sqlDB.Close()
+		where := RedactDSN(opts.DSN)
+		if where == "" {
+			where = "default SQLite file"
+		}
+		return nil, fmt.Errorf("database %s unreachable: %w", where, err)
+	}
+	return s, nil
+}
+
+// Dialect reports which database the store uses.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+type txKey struct{}
+
+// InTx runs fn in a transaction carried by the context it receives. Nested
+// calls join the outer transaction.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
+}
+
+// conn returns the transaction in ctx, or the pool.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx
+	}
+	return s.db.WithContext(ctx)
+}
+
+// slogWriter routes gorm's warnings (slow queries, errors) to slog.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Printf(format string, args ...any) {
+	w.log.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+// isDuplicate reports a unique-key violation.
+func isDuplicate(err error) bool { return errors.Is(err, gorm.ErrDuplicatedKey) }
