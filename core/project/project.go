@@ -40,6 +40,8 @@ type Store interface {
 	UpdateProject(ctx context.Context, p Project) error
 	DeleteProject(ctx context.Context, id string) error
 	GetProject(ctx context.Context, id string) (Project, error)
+	// ProjectsByID returns those of ids that exist, keyed by ID.
+	ProjectsByID(ctx context.Context, ids []string) (map[string]Project, error)
 	ListProjects(ctx context.Context, f Filter, page core.PageArgs) (core.Page[Project], error)
 	CountProjects(ctx context.Context, f Filter) (int, error)
 	// ProjectContents counts what a project still holds, by noun ("hosts": 3).
@@ -149,6 +151,11 @@ func (s *Service) Get(ctx context.Context, id string) (Project, error) {
 		return Project{}, err
 	}
 	return s.store.GetProject(ctx, id)
+}
+
+// ByIDs returns those of ids that exist, keyed by ID (for batch loading).
+func (s *Service) ByIDs(ctx context.Context, ids []string) (map[string]Project, error) {
+	return s.store.ProjectsByID(ctx, ids)
 }
 
 // List returns one page of projects ordered by name.

@@ -1,0 +1,257 @@
+// Package config defines the settings of the jobgraph server.
+//
+// The doc comments of the Config fields are the configuration reference.
+// Every setting has one name, its key, used in three places:
+//
+//	config file (YAML)   data_dir: /var/lib/jobgraph
+//	environment          JOBGRAPH_DATA_DIR=/var/lib/jobgraph
+//	command line         --data-dir=/var/lib/jobgraph
+//
+// The environment variable is JOBGRAPH_ followed by the key in upper case;
+// the flag is the key with "_" replaced by "-". secret_key has no flag,
+// because command lines are visible to every user of the machine (ps).
+// Later sources win: defaults < config file < environment < flags.
+// Durations are written like "30s", "2m" or "1m30s".
+//
+// This package only describes and checks settings; cmd/jobgraph loads them.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds the server's settings. Default returns the defaults; Validate
+// checks a Config. The struct tags name the keys.
+//
+// Config's String, GoString and LogValue never show SecretKey nor a database
+// password, so a Config may be printed and logged.
+type Config struct {
+	// Listen (listen, JOBGRAPH_LISTEN, --listen) is the address of the HTTP
+	// server as host:port. The host may be empty to listen on every
+	// interface (":8080"); port 0 picks a free port.
+	// Default "127.0.0.1:8080".
+	Listen string `koanf:"listen"`
+
+	// DataDir (data_dir, JOBGRAPH_DATA_DIR, --data-dir) is the directory
+	// holding the server's state: the SQLite database (unless db says
+	// otherwise), the generated secret key (unless secret_key or
+	// secret_key_file say otherwise) and, later, the NATS store. A relative
+	// path is relative to the working directory. Default "./data".
+	DataDir string `koanf:"data_dir"`
+
+	// DB (db, JOBGRAPH_DB, --db) selects the database:
+	//
+	//	""                                  SQLite file <data_dir>/jobgraph.db (the default)
+	//	sqlite:PATH                         SQLite file PATH
+	//	mysql://user:pass@host:port/db?opt  MySQL or MariaDB, URL form
+	//	user:pass@tcp(host:port)/db?opt     MySQL or MariaDB, go-sql-driver form
+	//
+	// Prefer the config file or JOBGRAPH_DB over --db when the DSN holds a
+	// password: command lines are visible to every user of the machine.
+	DB string `koanf:"db"`
+
+	// SecretKey (secret_key, JOBGRAPH_SECRET_KEY; no flag) is the base64
+	// encoded 32-byte AES-256 key that seals stored credentials. When it is
+	// empty the key is read from secret_key_file instead. Losing the key
+	// makes the stored credentials unreadable. There is deliberately no
+	// flag: command lines are visible to every user of the machine.
+	SecretKey string `koanf:"secret_key"`
+
+	// SecretKeyFile (secret_key_file, JOBGRAPH_SECRET_KEY_FILE,
+	// --secret-key-file) is the file holding the secret key when secret_key
+	// is empty. Empty (the default) means <data_dir>/secret.key. If the file
+	// does not exist, a new key is generated into it on first start with
+	// mode 0600. See KeyFile.
+	SecretKeyFile string `koanf:"secret_key_file"`
+
+	// LogLevel (log_level, JOBGRAPH_LOG_LEVEL, --log-level) is the least
+	// severe level logged: debug, info, warn or error. Default "info".
+	LogLevel string `koanf:"log_level"`
+
+	// LogFormat (log_format, JOBGRAPH_LOG_FORMAT, --log-format) is the log
+	// output format: text (logfmt-style key=value) or json. Default "text".
+	LogFormat string `koanf:"log_format"`
+
+	// GraphiQL (graphiql, JOBGRAPH_GRAPHIQL, --graphiql) serves the GraphiQL
+	// page at /graphiql. Default true.
+	GraphiQL bool `koanf:"graphiql"`
+
+	// Introspection (introspection, JOBGRAPH_INTROSPECTION, --introspection)
+	// allows GraphQL schema introspection queries. GraphiQL needs it.
+	// Default true.
+	Introspection bool `koanf:"introspection"`
+
+	// ComplexityLimit (complexity_limit, JOBGRAPH_COMPLEXITY_LIMIT,
+	// --complexity-limit) is the highest complexity a GraphQL query may
+	// have; more complex queries are refused before they run. At least 1.
+	// Every field costs 1 and a list costs its page size (first) times the
+	// cost of one item, so 25000 lets a client read 500 hosts with all their
+	// fields but not nest one large list inside another. Default 25000.
+	ComplexityLimit int `koanf:"complexity_limit"`
+
+	// ShutdownTimeout (shutdown_timeout, JOBGRAPH_SHUTDOWN_TIMEOUT,
+	// --shutdown-timeout) is how long requests in flight get to finish after
+	// SIGTERM or SIGINT before the server stops anyway. A duration such as
+	// "30s"; greater than 0. Default 30s.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// Default returns the default settings.
+func Default() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		DataDir:         "./data",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		GraphiQL:        true,
+		Introspection:   true,
+		ComplexityLimit: 25000,
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Validate reports every invalid setting, joined with errors.Join in the
+// order of the Config fields. Each message starts with the key, for example
+//
+//	log_level: must be one of debug, info, warn, error (got "loud")
+//
+// Validate does not check db or secret_key: the store and the secrets
+// package do when they use them, without showing the secret.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if err := checkListen(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if levels := []string{"debug", "info", "warn", "error"}; !slices.Contains(levels, c.LogLevel) {
+		bad("log_level", "must be one of %s (got %q)", strings.Join(levels, ", "), c.LogLevel)
+	}
+	if formats := []string{"text", "json"}; !slices.Contains(formats, c.LogFormat) {
+		bad("log_format", "must be one of %s (got %q)", strings.Join(formats, ", "), c.LogFormat)
+	}
+	if c.ComplexityLimit < 1 {
+		bad("complexity_limit", "must be at least 1 (got %d)", c.ComplexityLimit)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be greater than 0 (got %s)", c.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf(`must be host:port, such as "127.0.0.1:8080" or ":8080" (got %q)`, addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port must be a number from 0 to 65535 (got %q)", addr)
+	}
+	return nil
+}
+
+// KeyFile returns the path of the secret key file: SecretKeyFile, or
+// secret.key in DataDir when SecretKeyFile is empty.
+func (c Config) KeyFile() string {
+	if c.SecretKeyFile != "" {
+		return c.SecretKeyFile
+	}
+	return filepath.Join(c.DataDir, "secret.key")
+}
+
+// LogValue implements slog.LogValuer: a group with every setting under its
+// key, except that secret_key shows only "(set)" or "(unset)" and a password
+// in db shows as "xxxxx".
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(c.attrs()...)
+}
+
+// String returns the same redacted view as LogValue, as
+// {key=value ...} with strings quoted.
+func (c Config) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, a := range c.attrs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(a.Key)
+		b.WriteByte('=')
+		if a.Value.Kind() == slog.KindString {
+			b.WriteString(strconv.Quote(a.Value.String()))
+		} else {
+			b.WriteString(a.Value.String())
+		}
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// GoString returns String, so that %#v does not print the secret either.
+func (c Config) GoString() string { return "config.Config" + c.String() }
+
+func (c Config) attrs() []slog.Attr {
+	secret := "(unset)"
+	if c.SecretKey != "" {
+		secret = "(set)"
+	}
+	return []slog.Attr{
+		slog.String("listen", c.Listen),
+		slog.String("data_dir", c.DataDir),
+		slog.String("db", redactDSN(c.DB)),
+		slog.String("secret_key", secret),
+		slog.String("secret_key_file", c.SecretKeyFile),
+		slog.String("log_level", c.LogLevel),
+		slog.String("log_format", c.LogFormat),
+		slog.Bool("graphiql", c.GraphiQL),
+		slog.Bool("introspection", c.Introspection),
+		slog.Int("complexity_limit", c.ComplexityLimit),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+	}
+}
+
+// redactDSN replaces the password of a MySQL DSN, in URL form
+// ("mysql://user:pass@host/db") or go-sql-driver form
+// ("user:pass@tcp(host)/db"), with "xxxxx".
+//
+// The password runs from the first ':' to the '@' that go-sql-driver would
+// take (the last '@' before the last '/'). When that finds nothing, as in a
+// malformed DSN whose password holds a '/', the last '@' of all is used: a
+// malformed DSN is redacted too much rather than too little.
+func redactDSN(dsn string) string {
+	if strings.HasPrefix(dsn, "sqlite:") {
+		return dsn
+	}
+	scheme, rest := "", dsn
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		scheme, rest = dsn[:i+3], dsn[i+3:]
+	}
+	colon := strings.IndexByte(rest, ':')
+	if colon < 0 {
+		return dsn // no password without a ':'
+	}
+	at := -1
+	if slash := strings.LastIndexByte(rest, '/'); slash >= 0 {
+		at = strings.LastIndexByte(rest[:slash], '@')
+	}
+	if at <= colon {
+		at = strings.LastIndexByte(rest, '@')
+	}
+	if at <= colon+1 {
+		return dsn // no userinfo with a ':', or an empty password
+	}
+	return scheme + rest[:colon+1] + "xxxxx" + rest[at:]
+}

@@ -1,0 +1,214 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultValidates(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	require.NoError(t, c.Validate())
+	require.Equal(t, "127.0.0.1:8080", c.Listen)
+	require.Equal(t, "./data", c.DataDir)
+	require.Empty(t, c.DB)
+	require.Empty(t, c.SecretKey)
+	require.Empty(t, c.SecretKeyFile)
+	require.Equal(t, "info", c.LogLevel)
+	require.Equal(t, "text", c.LogFormat)
+	require.True(t, c.GraphiQL)
+	require.True(t, c.Introspection)
+	require.Equal(t, 25000, c.ComplexityLimit)
+	require.Equal(t, 30*time.Second, c.ShutdownTimeout)
+}
+
+func TestValidateAccepts(t *testing.T) {
+	t.Parallel()
+	for _, mod := range []func(*Config){
+		func(c *Config) { c.Listen = ":8080" },
+		func(c *Config) { c.Listen = "0.0.0.0:0" },
+		func(c *Config) { c.Listen = "[::1]:65535" },
+		func(c *Config) { c.Listen = "localhost:80" },
+		func(c *Config) { c.LogLevel = "debug" },
+		func(c *Config) { c.LogLevel = "warn" },
+		func(c *Config) { c.LogLevel = "error" },
+		func(c *Config) { c.LogFormat = "json" },
+		func(c *Config) { c.ComplexityLimit = 1 },
+		func(c *Config) { c.ShutdownTimeout = time.Nanosecond },
+		func(c *Config) { c.GraphiQL, c.Introspection = false, false },
+	} {
+		c := Default()
+		mod(&c)
+		require.NoError(t, c.Validate(), "%v", c)
+	}
+}
+
+func TestValidateErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"listen empty", func(c *Config) { c.Listen = "" }, `listen: must be host:port`},
+		{"listen no port", func(c *Config) { c.Listen = "localhost" }, `listen: must be host:port, such as "127.0.0.1:8080" or ":8080" (got "localhost")`},
+		{"listen empty port", func(c *Config) { c.Listen = "localhost:" }, `listen: port must be a number from 0 to 65535 (got "localhost:")`},
+		{"listen named port", func(c *Config) { c.Listen = ":http" }, `listen: port must be a number from 0 to 65535 (got ":http")`},
+		{"listen port too big", func(c *Config) { c.Listen = ":65536" }, `listen: port must be a number from 0 to 65535 (got ":65536")`},
+		{"listen negative port", func(c *Config) { c.Listen = ":-1" }, `listen: port must be a number`},
+		{"data_dir empty", func(c *Config) { c.DataDir = "" }, `data_dir: must not be empty`},
+		{"data_dir blank", func(c *Config) { c.DataDir = "  " }, `data_dir: must not be empty`},
+		{"log_level", func(c *Config) { c.LogLevel = "loud" }, `log_level: must be one of debug, info, warn, error (got "loud")`},
+		{"log_level case", func(c *Config) { c.LogLevel = "INFO" }, `log_level: must be one of debug, info, warn, error (got "INFO")`},
+		{"log_level empty", func(c *Config) { c.LogLevel = "" }, `log_level: must be one of debug, info, warn, error (got "")`},
+		{"log_format", func(c *Config) { c.LogFormat = "xml" }, `log_format: must be one of text, json (got "xml")`},
+		{"complexity_limit zero", func(c *Config) { c.ComplexityLimit = 0 }, `complexity_limit: must be at least 1 (got 0)`},
+		{"complexity_limit negative", func(c *Config) { c.ComplexityLimit = -5 }, `complexity_limit: must be at least 1 (got -5)`},
+		{"shutdown_timeout zero", func(c *Config) { c.ShutdownTimeout = 0 }, `shutdown_timeout: must be greater than 0 (got 0s)`},
+		{"shutdown_timeout negative", func(c *Config) { c.ShutdownTimeout = -time.Second }, `shutdown_timeout: must be greater than 0 (got -1s)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			tt.mod(&c)
+			err := c.Validate()
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.want)
+			require.NotContains(t, err.Error(), "\n", "one problem, one line")
+		})
+	}
+}
+
+func TestValidateReportsAllInFieldOrder(t *testing.T) {
+	t.Parallel()
+	c := Config{} // everything wrong that can be
+	err := c.Validate()
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	var keys []string
+	for _, l := range lines {
+		k, _, ok := strings.Cut(l, ":")
+		require.True(t, ok, l)
+		keys = append(keys, k)
+	}
+	require.Equal(t, []string{"listen", "data_dir", "log_level", "log_format", "complexity_limit", "shutdown_timeout"}, keys)
+	require.Equal(t, err.Error(), c.Validate().Error(), "deterministic")
+}
+
+func TestKeyFile(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.DataDir = "/var/lib/jobgraph"
+	require.Equal(t, filepath.Join("/var/lib/jobgraph", "secret.key"), c.KeyFile())
+	c.SecretKeyFile = "/etc/jobgraph/key"
+	require.Equal(t, "/etc/jobgraph/key", c.KeyFile())
+}
+
+func TestRedactDSN(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"sqlite:/var/lib/jobgraph/x.db", "sqlite:/var/lib/jobgraph/x.db"},
+		{"sqlite:///tmp/a:b@c/x.db", "sqlite:///tmp/a:b@c/x.db"},
+		{"mysql://jg:s3cret@db.example:3306/jobgraph?tls=true", "mysql://jg:xxxxx@db.example:3306/jobgraph?tls=true"},
+		{"mysql://jg:s3cret@db.example/jobgraph", "mysql://jg:xxxxx@db.example/jobgraph"},
+		{"mysql://jg:s3cret@db.example", "mysql://jg:xxxxx@db.example"},
+		{"mysql://jg@db.example:3306/jobgraph", "mysql://jg@db.example:3306/jobgraph"},
+		{"mysql://db.example:3306/jobgraph", "mysql://db.example:3306/jobgraph"},
+		{"mysql://jg:p%40ss@db.example/jobgraph", "mysql://jg:xxxxx@db.example/jobgraph"},
+		{"mysql://jg:@db.example/jobgraph", "mysql://jg:@db.example/jobgraph"},
+		{"mysql://jg:s3cret@db.example/jobgraph?loc=America/New_York", "mysql://jg:xxxxx@db.example/jobgraph?loc=America/New_York"},
+		{"jg:s3cret@tcp(db.example:3306)/jobgraph?parseTime=true", "jg:xxxxx@tcp(db.example:3306)/jobgraph?parseTime=true"},
+		{"jg:s3cret@/jobgraph", "jg:xxxxx@/jobgraph"},
+		{"jg@tcp(db.example:3306)/jobgraph", "jg@tcp(db.example:3306)/jobgraph"},
+		{"tcp(db.example:3306)/jobgraph", "tcp(db.example:3306)/jobgraph"},
+		{"/jobgraph", "/jobgraph"},
+		// Passwords holding the separators.
+		{"jg:p@ss:w/rd@tcp(db.example:3306)/jobgraph", "jg:xxxxx@tcp(db.example:3306)/jobgraph"},
+		{"j@g:p@ss@tcp(db.example:3306)/jobgraph", "j@g:xxxxx@tcp(db.example:3306)/jobgraph"},
+		{"mysql://jg:p@ss@db.example/jobgraph", "mysql://jg:xxxxx@db.example/jobgraph"},
+		{"jg:pa/ss@tcp(db.example:3306)/jobgraph", "jg:xxxxx@tcp(db.example:3306)/jobgraph"},
+		// Malformed: redact too much rather than too little.
+		{"jg:pa/ss@tcp(db.example:3306)", "jg:xxxxx@tcp(db.example:3306)"},
+		{"mysql://jg:12/ss@db.example", "mysql://jg:xxxxx@db.example"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, redactDSN(tt.in), "redactDSN(%q)", tt.in)
+	}
+}
+
+func TestRedactedViewsHideSecrets(t *testing.T) {
+	t.Parallel()
+	const key = "q5v2Y0pQk3l6ZQx1c2VjcmV0a2V5c2VjcmV0a2V5cz0="
+	for _, dsn := range []string{
+		"mysql://jobgraph:Pw-0f-D00m@db.example:3306/jobgraph?tls=true",
+		"jobgraph:Pw-0f-D00m@tcp(db.example:3306)/jobgraph?parseTime=true",
+		"jobgraph:Pw-0f-D00m@unix(/run/mysqld/mysqld.sock)/jobgraph",
+	} {
+		c := Default()
+		c.SecretKey = key
+		c.DB = dsn
+
+		var text, js bytes.Buffer
+		slog.New(slog.NewTextHandler(&text, nil)).Info("config", "config", c)
+		slog.New(slog.NewJSONHandler(&js, nil)).Info("config", slog.Any("config", c), slog.Any("ptr", &c))
+		views := map[string]string{
+			"String":    c.String(),
+			"%v":        fmt.Sprintf("%v", c),
+			"%+v":       fmt.Sprintf("%+v", c),
+			"%#v":       fmt.Sprintf("%#v", c),
+			"%s ptr":    fmt.Sprintf("%s", &c),
+			"slog txt":  text.String(),
+			"slog json": js.String(),
+		}
+		for name, v := range views {
+			require.NotContains(t, v, key, name)
+			require.NotContains(t, v, "Pw-0f-D00m", name)
+			require.Contains(t, v, "xxxxx", name)
+			require.Contains(t, v, "(set)", name)
+			require.Contains(t, v, "jobgraph:xxxxx@", name)
+		}
+	}
+
+	c := Default()
+	require.Contains(t, c.String(), `secret_key="(unset)"`)
+}
+
+func TestLogValueHasEveryField(t *testing.T) {
+	t.Parallel()
+	c := Config{
+		Listen: ":1", DataDir: "/d", DB: "sqlite:/x.db", SecretKey: "k", SecretKeyFile: "/k",
+		LogLevel: "debug", LogFormat: "json", GraphiQL: true, Introspection: false,
+		ComplexityLimit: 7, ShutdownTimeout: 90 * time.Second,
+	}
+	got := map[string]any{}
+	for _, a := range c.LogValue().Group() {
+		got[a.Key] = a.Value.Any()
+	}
+	require.Equal(t, map[string]any{
+		"listen": ":1", "data_dir": "/d", "db": "sqlite:/x.db", "secret_key": "(set)",
+		"secret_key_file": "/k", "log_level": "debug", "log_format": "json",
+		"graphiql": true, "introspection": false, "complexity_limit": int64(7),
+		"shutdown_timeout": 90 * time.Second,
+	}, got)
+
+	// Every field is there, under its koanf key.
+	typ := reflect.TypeFor[Config]()
+	require.Len(t, got, typ.NumField())
+	for i := range typ.NumField() {
+		require.Contains(t, got, typ.Field(i).Tag.Get("koanf"))
+	}
+
+	require.Equal(t,
+		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s}`,
+		c.String())
+}

@@ -1,0 +1,171 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/inventory"
+	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/graph/generated"
+	"github.com/jobgraph/jobgraph/graph/model"
+)
+
+// Options configure the HTTP handler of the API.
+type Options struct {
+	Projects  *project.Service
+	Inventory *inventory.Service
+	Logger    *slog.Logger
+	// Ready reports whether the server can serve (the database answers); it
+	// backs /readyz.
+	Ready func(ctx context.Context) error
+	// Console serves the web console at "/"; nil serves nothing there.
+	Console http.Handler
+	// GraphiQL serves the GraphiQL page at /graphiql.
+	GraphiQL bool
+	// Introspection allows schema introspection queries.
+	Introspection bool
+	// ComplexityLimit caps a query's cost: each field costs 1, and a list
+	// costs its page size times its items' cost.
+	ComplexityLimit int
+}
+
+// maxBodyBytes bounds a request body; the largest legitimate input is a
+// credential's secret (64 KiB).
+const maxBodyBytes = 1 << 20
+
+// NewHandler returns the server's HTTP handler: the API at /graphql (HTTP
+// and WebSocket), GraphiQL at /graphiql, /healthz (the process is up),
+// /readyz (the database answers) and the console at /.
+func NewHandler(opts Options) http.Handler {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Resolver{projects: opts.Projects, inventory: opts.Inventory, log: log}
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", r.withLoaders(newGraphQLServer(r, opts)))
+	if opts.GraphiQL {
+		mux.Handle("GET /graphiql", playground.Handler("jobgraph", "/graphql"))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		defer cancel()
+		if opts.Ready != nil {
+			if err := opts.Ready(ctx); err != nil {
+				log.Warn("not ready", "err", err)
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if opts.Console != nil {
+		mux.Handle("/", opts.Console)
+	}
+	return accessLog(log, mux)
+}
+
+// newGraphQLServer configures gqlgen explicitly: the transports, the query
+// cache, the limits and the error handling are all chosen here.
+func newGraphQLServer(r *Resolver, opts Options) http.Handler {
+	cfg := generated.Config{Resolvers: r}
+	setComplexity(&cfg.Complexity)
+	srv := handler.New(generated.NewExecutableSchema(cfg))
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: 10 * time.Second,
+		PingPongInterval:      10 * time.Second,
+		InitTimeout:           10 * time.Second,
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(20000)
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	limit := opts.ComplexityLimit
+	if limit <= 0 {
+		limit = 25000
+	}
+	srv.Use(extension.FixedComplexityLimit(limit))
+	srv.SetErrorPresenter(errorPresenter(r.log))
+	srv.SetRecoverFunc(recoverFunc(r.log))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req.Body = http.MaxBytesReader(w, req.Body, maxBodyBytes)
+		srv.ServeHTTP(w, req)
+	})
+}
+
+// setComplexity prices every connection at its page size times the cost of
+// one item, so that nesting lists (projects → hosts → …) is bounded.
+func setComplexity(c *generated.ComplexityRoot) {
+	page := func(first *int, child int) int {
+		n := core.DefaultPageSize
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return 1 + n*child
+	}
+	c.Query.Projects = func(child int, first *int, _ *string, _ *model.ProjectFilter) int { return page(first, child) }
+	c.Query.Hosts = func(child int, _ string, first *int, _ *string, _ *model.HostFilter) int { return page(first, child) }
+	c.Query.HostGroups = func(child int, _ string, first *int, _ *string, _ *model.HostGroupFilter) int {
+		return page(first, child)
+	}
+	c.Query.Credentials = func(child int, _ string, first *int, _ *string, _ *model.CredentialFilter) int {
+		return page(first, child)
+	}
+	c.Query.SelectorPreview = func(child int, _, _ string, first *int, _ *string) int { return page(first, child) }
+	c.Project.Hosts = func(child int, first *int, _ *string, _ *model.HostFilter) int { return page(first, child) }
+	c.Project.HostGroups = func(child int, first *int, _ *string, _ *model.HostGroupFilter) int { return page(first, child) }
+	c.Project.Credentials = func(child int, first *int, _ *string, _ *model.CredentialFilter) int { return page(first, child) }
+	c.HostGroup.Members = func(child int, first *int, _ *string) int { return page(first, child) }
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// accessLog logs one line per request: never a body, a query string or a
+// header, since any of them may carry a secret.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, req)
+		log.LogAttrs(req.Context(), slog.LevelDebug, "http request",
+			slog.String("method", req.Method), slog.String("path", req.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (the
+// WebSocket upgrade needs its Hijacker).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
