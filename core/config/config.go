@@ -19,6 +19,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/jobgraph/jobgraph/core/store"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -211,7 +212,7 @@ func (c Config) attrs() []slog.Attr {
 	return []slog.Attr{
 		slog.String("listen", c.Listen),
 		slog.String("data_dir", c.DataDir),
-		slog.String("db", redactDSN(c.DB)),
+		slog.String("db", store.RedactDSN(c.DB)),
 		slog.String("secret_key", secret),
 		slog.String("secret_key_file", c.SecretKeyFile),
 		slog.String("log_level", c.LogLevel),
@@ -221,37 +222,4 @@ func (c Config) attrs() []slog.Attr {
 		slog.Int("complexity_limit", c.ComplexityLimit),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 	}
-}
-
-// redactDSN replaces the password of a MySQL DSN, in URL form
-// ("mysql://user:pass@host/db") or go-sql-driver form
-// ("user:pass@tcp(host)/db"), with "xxxxx".
-//
-// The password runs from the first ':' to the '@' that go-sql-driver would
-// take (the last '@' before the last '/'). When that finds nothing, as in a
-// malformed DSN whose password holds a '/', the last '@' of all is used: a
-// malformed DSN is redacted too much rather than too little.
-func redactDSN(dsn string) string {
-	if strings.HasPrefix(dsn, "sqlite:") {
-		return dsn
-	}
-	scheme, rest := "", dsn
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		scheme, rest = dsn[:i+3], dsn[i+3:]
-	}
-	colon := strings.IndexByte(rest, ':')
-	if colon < 0 {
-		return dsn // no password without a ':'
-	}
-	at := -1
-	if slash := strings.LastIndexByte(rest, '/'); slash >= 0 {
-		at = strings.LastIndexByte(rest[:slash], '@')
-	}
-	if at <= colon {
-		at = strings.LastIndexByte(rest, '@')
-	}
-	if at <= colon+1 {
-		return dsn // no userinfo with a ':', or an empty password
-	}
-	return scheme + rest[:colon+1] + "xxxxx" + rest[at:]
 }

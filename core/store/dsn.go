@@ -124,23 +124,33 @@ func mysqlDSN(cfg *mysql.Config) string {
 	return cfg.FormatDSN()
 }
 
-// RedactDSN returns dsn with any password replaced by "xxxxx", for messages.
+// RedactDSN returns dsn with any password replaced by "xxxxx", for
+// messages and logs. It handles the URL form and the go-sql-driver form,
+// including passwords that contain '@', ':' or '/'; for a malformed DSN it
+// hides too much rather than too little.
 func RedactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
-		}
+	if strings.HasPrefix(dsn, "sqlite:") {
 		return dsn
 	}
-	// go-sql-driver form: user:password@proto(addr)/db — the password runs to
-	// the last '@' before the protocol.
-	if at := strings.LastIndex(dsn, "@"); at > 0 {
-		if colon := strings.Index(dsn[:at], ":"); colon >= 0 {
-			return dsn[:colon+1] + "xxxxx" + dsn[at:]
-		}
+	scheme, rest := "", dsn
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		scheme, rest = dsn[:i+3], dsn[i+3:]
 	}
-	return dsn
+	colon := strings.IndexByte(rest, ':')
+	if colon < 0 {
+		return dsn // no password without a ':'
+	}
+	at := -1
+	if slash := strings.LastIndexByte(rest, '/'); slash >= 0 {
+		at = strings.LastIndexByte(rest[:slash], '@')
+	}
+	if at <= colon {
+		at = strings.LastIndexByte(rest, '@')
+	}
+	if at <= colon+1 {
+		return dsn // no userinfo with a ':', or an empty password
+	}
+	return scheme + rest[:colon+1] + "xxxxx" + rest[at:]
 }
 
 // ensureDir creates the directory of a SQLite database with owner-only access.

@@ -18,6 +18,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -156,3 +157,7 @@ func (w slogWriter) Printf(format string, args ...any) {
 
 // isDuplicate reports a unique-key violation.
 func isDuplicate(err error) bool { return errors.Is(err, gorm.ErrDuplicatedKey) }
+
+// SQLDB returns the underlying connection pool, for tests and tools that
+// need raw SQL. Application code goes through the store's methods.
+func (s *Store) SQLDB() (*sql.DB, error) { return s.db.DB() }
