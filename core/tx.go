@@ -15,6 +15,9 @@ import (
 // an InTx inside a transaction joins it.
 type Transactor interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// AfterCommit runs fn once the transaction in ctx has committed (at once
+	// if ctx carries none; never if it rolls back).
+	AfterCommit(ctx context.Context, fn func())
 }
 
 // Optional is an input field of a partial update: Set reports whether the

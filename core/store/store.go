@@ -129,21 +129,50 @@ func (s *Store) Close() error {
 
 type txKey struct{}
 
+// txState is the transaction a context carries, and what to run once it
+// commits.
+type txState struct {
+	tx    *gorm.DB
+	after []func()
+}
+
 // InTx runs fn in a transaction carried by the context it receives. Nested
-// calls join the outer transaction.
+// calls join the outer transaction. Functions registered with AfterCommit
+// run once the outermost transaction has committed, and never if it rolls
+// back.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+	if _, ok := ctx.Value(txKey{}).(*txState); ok {
 		return fn(ctx)
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+	st := &txState{}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		st.tx = tx
+		return fn(context.WithValue(ctx, txKey{}, st))
 	})
+	if err != nil {
+		return err
+	}
+	for _, f := range st.after {
+		f()
+	}
+	return nil
+}
+
+// AfterCommit runs fn after the transaction in ctx commits, or at once when
+// ctx carries none. Use it for effects outside the database that must not
+// happen for a change that is rolled back (reloading a policy cache, say).
+func (s *Store) AfterCommit(ctx context.Context, fn func()) {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		st.after = append(st.after, fn)
+		return
+	}
+	fn()
 }
 
 // conn returns the transaction in ctx, or the pool.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		return st.tx
 	}
 	return s.db.WithContext(ctx)
 }

@@ -1,0 +1,82 @@
+package rbac
+
+// Permission is one thing a caller may do. Project permissions are granted
+// per project through roles; system permissions only through the system
+// admin role.
+type Permission string
+
+// Project permissions.
+const (
+	ProjectRead      Permission = "project:read"
+	ProjectUpdate    Permission = "project:update"
+	ProjectDelete    Permission = "project:delete"
+	HostRead         Permission = "host:read"
+	HostWrite        Permission = "host:write"
+	HostGroupRead    Permission = "hostgroup:read"
+	HostGroupWrite   Permission = "hostgroup:write"
+	CredentialRead   Permission = "credential:read" // the description only: no permission reveals a secret
+	CredentialWrite  Permission = "credential:write"
+	MemberRead       Permission = "member:read"
+	MemberManage     Permission = "member:manage"
+	ProjectAuditRead Permission = "audit:read"
+)
+
+// System permissions: not tied to one project.
+const (
+	ProjectCreate Permission = "project:create"
+	UserManage    Permission = "user:manage"
+	RoleManage    Permission = "role:manage"
+	// SystemAuditRead reads the whole audit trail, every project's and the
+	// events tied to none (logins, user changes).
+	SystemAuditRead Permission = "system:audit:read"
+)
+
+// PermissionInfo describes a permission.
+type PermissionInfo struct {
+	Permission  Permission
+	System      bool
+	Description string
+}
+
+var permissions = []PermissionInfo{
+	{ProjectRead, false, "see the project"},
+	{ProjectUpdate, false, "rename the project or change its description"},
+	{ProjectDelete, false, "delete the (empty) project"},
+	{HostRead, false, "list and read hosts"},
+	{HostWrite, false, "create, change and delete hosts"},
+	{HostGroupRead, false, "list and read host groups and preview selectors"},
+	{HostGroupWrite, false, "create, change and delete host groups"},
+	{CredentialRead, false, "list credentials (never their secrets)"},
+	{CredentialWrite, false, "create, change and delete credentials"},
+	{MemberRead, false, "list the project's members and their roles"},
+	{MemberManage, false, "grant and revoke roles in the project"},
+	{ProjectAuditRead, false, "read the project's audit trail"},
+	{ProjectCreate, true, "create projects"},
+	{UserManage, true, "create, disable and reset users"},
+	{RoleManage, true, "define and delete custom roles"},
+	{SystemAuditRead, true, "read the whole audit trail"},
+}
+
+// Permissions lists every permission, project ones first.
+func Permissions() []PermissionInfo { return append([]PermissionInfo(nil), permissions...) }
+
+// Known reports whether p is a permission.
+func (p Permission) Known() bool {
+	_, ok := info(p)
+	return ok
+}
+
+// System reports whether p is a system permission.
+func (p Permission) System() bool {
+	i, _ := info(p)
+	return i.System
+}
+
+func info(p Permission) (PermissionInfo, bool) {
+	for _, i := range permissions {
+		if i.Permission == p {
+			return i, true
+		}
+	}
+	return PermissionInfo{}, false
+}
