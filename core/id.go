@@ -20,6 +20,10 @@ const (
 	KindHost       Kind = "hst"
 	KindHostGroup  Kind = "grp"
 	KindCredential Kind = "crd"
+	KindUser       Kind = "usr"
+	KindSession    Kind = "ses"
+	KindToken      Kind = "tok"
+	KindAuditEvent Kind = "aud"
 )
 
 // Noun is the kind's name in messages: "host group".
@@ -33,6 +37,14 @@ func (k Kind) Noun() string {
 		return "host group"
 	case KindCredential:
 		return "credential"
+	case KindUser:
+		return "user"
+	case KindSession:
+		return "session"
+	case KindToken:
+		return "API token"
+	case KindAuditEvent:
+		return "audit event"
 	}
 	return string(k)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/jobgraph/jobgraph/core"
@@ -76,6 +77,9 @@ func codeOf(err error, gqlErr *gqlerror.Error) string {
 	case errors.Is(err, core.ErrForbidden):
 		return CodeForbidden
 	}
+	if isIntrospectionRefusal(gqlErr) {
+		return CodeBadUserInput
+	}
 	if gqlErr.Err == nil {
 		// Errors gqlgen made itself: parse, validation, variable coercion,
 		// complexity. They have no wrapped cause and describe the request.
@@ -85,6 +89,18 @@ func codeOf(err error, gqlErr *gqlerror.Error) string {
 		}
 	}
 	return CodeInternal
+}
+
+// isIntrospectionRefusal reports gqlgen's refusal of __schema or __type when
+// introspection is off. gqlgen returns it as a plain error from the field,
+// with no sentinel or code, so it is recognised by its text and its field;
+// it describes the request, not a fault of the server.
+func isIntrospectionRefusal(gqlErr *gqlerror.Error) bool {
+	if gqlErr.Err == nil || gqlErr.Err.Error() != "introspection disabled" || len(gqlErr.Path) == 0 {
+		return false
+	}
+	name, ok := gqlErr.Path[len(gqlErr.Path)-1].(ast.PathName)
+	return ok && (name == "__schema" || name == "__type")
 }
 
 // recoverFunc turns a panic in a resolver into an INTERNAL error instead of

@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"github.com/jobgraph/jobgraph/core"
+
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"
@@ -164,6 +166,9 @@ func (r *mutationResolver) CreateCredential(ctx context.Context, input model.Cre
 // UpdateCredential is the resolver for the updateCredential field.
 func (r *mutationResolver) UpdateCredential(ctx context.Context, input model.UpdateCredentialInput) (*model.UpdateCredentialPayload, error) {
 	in := inventory.UpdateCredentialInput{ID: input.ID, Name: input.Name, Username: input.Username, Description: input.Description}
+	if input.Secret == nil && input.Passphrase != nil {
+		return nil, core.Invalid("passphrase", "a passphrase goes with the secret it unlocks: give both")
+	}
 	if input.Secret != nil {
 		in.Secret = &inventory.Secret{Value: *input.Secret, Passphrase: deref(input.Passphrase)}
 	}

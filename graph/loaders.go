@@ -2,9 +2,9 @@ package graph
 
 import (
 	"context"
-	"net/http"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/jobgraph/jobgraph/core"
@@ -52,16 +52,15 @@ func byIDs[T any](noun string, get func(context.Context, []string) (map[string]T
 	}
 }
 
-// withLoaders installs fresh loaders in every request's context.
-func (r *Resolver) withLoaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		ctx := context.WithValue(req.Context(), loadersKey{}, newLoaders(r))
-		next.ServeHTTP(w, req.WithContext(ctx))
-	})
+// withLoaders gives every operation fresh loaders, whether it came over
+// HTTP or over a long-lived WebSocket (where per-connection loaders would
+// serve stale data and grow without bound).
+func (r *Resolver) withLoaders(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	return next(context.WithValue(ctx, loadersKey{}, newLoaders(r)))
 }
 
-// loadersFor returns the request's loaders; a context without them (a test,
-// a subscription) gets fresh ones.
+// loadersFor returns the operation's loaders; a context without them (a
+// direct call in a test) gets fresh ones.
 func (r *Resolver) loadersFor(ctx context.Context) *loaders {
 	if l, ok := ctx.Value(loadersKey{}).(*loaders); ok {
 		return l

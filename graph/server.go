@@ -55,7 +55,7 @@ func NewHandler(opts Options) http.Handler {
 	r := &Resolver{projects: opts.Projects, inventory: opts.Inventory, log: log}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", r.withLoaders(newGraphQLServer(r, opts)))
+	mux.Handle("/graphql", newGraphQLServer(r, opts))
 	if opts.GraphiQL {
 		mux.Handle("GET /graphiql", playground.Handler("jobgraph", "/graphql"))
 	}
@@ -95,6 +95,7 @@ func newGraphQLServer(r *Resolver, opts Options) http.Handler {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.AroundOperations(r.withLoaders)
 	srv.SetParserTokenLimit(20000)
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})

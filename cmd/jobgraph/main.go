@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -34,12 +35,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serverCommand(stderr, environ), migrateCommand(stdout, stderr, environ), versionCommand(stdout))
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "jobgraph: %v\n", err)
+		fmt.Fprintf(stderr, "jobgraph: %s\n", oneLine(err.Error()))
 		var usage usageError
 		if errors.As(err, &usage) {
 			return 2
@@ -47,6 +49,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return 1
 	}
 	return 0
+}
+
+// oneLine joins the non-blank lines of an error message with "; ", since
+// errors.Join (several bad settings) and cobra's hints span several lines.
+func oneLine(msg string) string {
+	var parts []string
+	for line := range strings.Lines(msg) {
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // usageError marks an error in the command line itself.

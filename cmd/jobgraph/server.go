@@ -39,6 +39,9 @@ func serverCommand(stderr io.Writer, environ []string) *cobra.Command {
 		log := newLogger(cfg, stderr)
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		// After the first signal, restore the default handling, so that a
+		// second Ctrl-C ends a shutdown that takes too long.
+		context.AfterFunc(ctx, stop)
 		return serve(ctx, cfg, log, nil)
 	}
 	return cmd
@@ -51,18 +54,20 @@ type app struct {
 	inventory *inventory.Service
 }
 
-// openApp opens and migrates the database, loads the secret key and builds
-// the services.
+// openApp opens the database, loads the secret key, migrates the database
+// and builds the services. The database comes first so that a server that
+// cannot reach it fails without generating a key.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	keyring, err := loadKeyring(cfg, log)
+	st, err := store.Open(ctx, store.Options{DSN: cfg.DB, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, store.Options{DSN: cfg.DB, DataDir: cfg.DataDir, Logger: log})
+	keyring, err := loadKeyring(cfg, log)
 	if err != nil {
+		_ = st.Close()
 		return nil, err
 	}
 	res, err := st.Migrate(ctx)
