@@ -30,12 +30,15 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/audit"
+	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
 	"github.com/jobgraph/jobgraph/graph"
+	"github.com/jobgraph/jobgraph/rbac"
 	"github.com/jobgraph/jobgraph/web"
 )
 
@@ -88,8 +91,13 @@ func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
 type testBundle struct {
 	store *store.Store
 	inv   *inventory.Service
+	ids   *identity.Service
+	authz *rbac.Authorizer
 	srv   *httptest.Server
 	log   *lockedBuffer
+	// token authenticates do, ok, fails and post: the admin's, unless a
+	// test changes it.
+	token string
 
 	mu     sync.Mutex
 	bodies []string // every /graphql response body, for the leak checks
@@ -103,10 +111,21 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	require.NoError(t, err)
 	ring, err := secrets.NewKeyring(key)
 	require.NoError(t, err)
-	b := &testBundle{store: s, inv: inventory.NewService(s, ring), log: &lockedBuffer{}}
+	authz, err := rbac.New(context.Background(), s, rbac.Options{})
+	require.NoError(t, err)
+	b := &testBundle{
+		store: s, inv: inventory.NewService(s, ring), authz: authz, log: &lockedBuffer{},
+		ids: identity.NewService(s, identity.Options{Hash: cheapHash, RoleValidator: authz.ValidateRole}),
+	}
+	// Several bundles may share a store: each has an admin of its own.
+	b.token = b.newUser(t, "admin-"+strings.ToLower(core.NewID(core.KindUser)[20:]), true)
 	o := graph.Options{
-		Projects:      project.NewService(s),
+		Projects:      project.NewService(s, authz),
 		Inventory:     b.inv,
+		Identity:      b.ids,
+		Authz:         authz,
+		Audit:         audit.NewRecorder(s),
+		Tx:            s,
 		Logger:        slog.New(slog.NewJSONHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:         s.Ping,
 		Console:       web.Handler(),
@@ -119,6 +138,24 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	b.srv = httptest.NewServer(graph.NewHandler(o))
 	t.Cleanup(b.srv.Close)
 	return b
+}
+
+// cheapHash keeps password hashing fast in tests.
+var cheapHash = identity.HashParams{Memory: 1024, Time: 1, Threads: 1}
+
+// newUser creates a user (a system admin if admin) and returns an API token
+// of theirs.
+func (b *testBundle) newUser(t *testing.T, name string, admin bool) string {
+	t.Helper()
+	ctx := context.Background()
+	u, err := b.ids.CreateUser(ctx, identity.CreateUserInput{Username: name, Password: name + "-password"})
+	require.NoError(t, err)
+	if admin {
+		require.NoError(t, b.authz.GrantAdmin(ctx, u.ID))
+	}
+	_, secret, err := b.ids.CreateToken(ctx, identity.CreateTokenInput{UserID: u.ID, Name: "test"})
+	require.NoError(t, err)
+	return secret
 }
 
 // do POSTs a query and returns the response's data and errors. Every error
@@ -142,7 +179,13 @@ func (b *testBundle) do(t *testing.T, query string, vars map[string]any) (map[st
 // post sends a raw body to /graphql and returns the response body.
 func (b *testBundle) post(t *testing.T, contentType string, body []byte) []byte {
 	t.Helper()
-	resp, err := b.srv.Client().Post(b.srv.URL+"/graphql", contentType, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, b.srv.URL+"/graphql", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", contentType)
+	if b.token != "" {
+		req.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	resp, err := b.srv.Client().Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -172,7 +215,12 @@ func (b *testBundle) fails(t *testing.T, query string, vars map[string]any) gqlE
 
 func (b *testBundle) get(t *testing.T, path string) *http.Response {
 	t.Helper()
-	resp, err := b.srv.Client().Get(b.srv.URL + path)
+	req, err := http.NewRequest(http.MethodGet, b.srv.URL+path, nil)
+	require.NoError(t, err)
+	if b.token != "" {
+		req.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	resp, err := b.srv.Client().Do(req)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = resp.Body.Close() })
 	return resp

@@ -8,9 +8,12 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/audit"
+	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/model"
+	"github.com/jobgraph/jobgraph/rbac"
 )
 
 // This file maps core types to API models and back. Resolvers call these and
@@ -177,4 +180,114 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// ---- identity, roles and audit ----
+
+var auditOutcomeToModel = map[audit.Outcome]model.AuditOutcome{
+	audit.Allowed: model.AuditOutcomeAllowed,
+	audit.Denied:  model.AuditOutcomeDenied,
+	audit.Failed:  model.AuditOutcomeFailed,
+}
+
+var auditOutcomeFromModel = reverse(auditOutcomeToModel)
+
+func toModelUser(u identity.User) *model.User {
+	return &model.User{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Disabled: u.Disabled, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt}
+}
+
+func toModelToken(t identity.Token) *model.ApiToken {
+	return &model.ApiToken{
+		ID: t.ID, Name: t.Name, Role: optional(t.Role), ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt,
+		LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, ProjectID: t.ProjectID,
+	}
+}
+
+func toModelAssignment(a rbac.Assignment) *model.RoleAssignment {
+	m := &model.RoleAssignment{Role: a.Role, UserID: a.UserID, ProjectID: a.ProjectID}
+	if a.ProjectID == "*" {
+		m.ProjectID = ""
+	}
+	return m
+}
+
+func toModelAssignments(as []rbac.Assignment) []*model.RoleAssignment {
+	out := make([]*model.RoleAssignment, len(as))
+	for i, a := range as {
+		out[i] = toModelAssignment(a)
+	}
+	return out
+}
+
+func toModelRole(r rbac.Role) *model.Role {
+	m := &model.Role{Name: r.Name, Description: r.Description, BuiltIn: r.BuiltIn, Permissions: make([]model.Permission, len(r.Permissions))}
+	for i, p := range r.Permissions {
+		m.Permissions[i] = permissionToModel[p]
+	}
+	return m
+}
+
+func toModelAuditEvent(e audit.Event) *model.AuditEvent {
+	return &model.AuditEvent{
+		ID: e.ID, At: e.At, ActorID: e.ActorID, ActorName: e.ActorName, TokenID: optional(e.TokenID),
+		Action: e.Action, ObjectKind: optional(e.ObjectKind), ObjectID: optional(e.ObjectID),
+		ProjectID: optional(e.ProjectID), Outcome: auditOutcomeToModel[e.Outcome], Reason: optional(e.Reason),
+		ClientAddr: e.ClientAddr, UserAgent: e.UserAgent,
+	}
+}
+
+func auditFilterFromModel(f *model.AuditFilter) audit.Filter {
+	var out audit.Filter
+	if f == nil {
+		return out
+	}
+	out.ActorID, out.Action, out.ObjectID = deref(f.ActorID), deref(f.Action), deref(f.ObjectID)
+	if f.Outcome != nil {
+		out.Outcome = auditOutcomeFromModel[*f.Outcome]
+	}
+	out.Since, out.Until = deref(f.Since), deref(f.Until)
+	return out
+}
+
+func toUserConnection(p core.Page[identity.User], count model.Counter) *model.UserConnection {
+	c := &model.UserConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.UserEdge, len(p.Items))}
+	for i, item := range p.Items {
+		c.Edges[i] = &model.UserEdge{Cursor: p.Cursors[i], Node: toModelUser(item)}
+	}
+	return c
+}
+
+func toTokenConnection(p core.Page[identity.Token], count model.Counter) *model.ApiTokenConnection {
+	c := &model.ApiTokenConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.ApiTokenEdge, len(p.Items))}
+	for i, item := range p.Items {
+		c.Edges[i] = &model.ApiTokenEdge{Cursor: p.Cursors[i], Node: toModelToken(item)}
+	}
+	return c
+}
+
+func toAuditConnection(p core.Page[audit.Event], count model.Counter) *model.AuditEventConnection {
+	c := &model.AuditEventConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.AuditEventEdge, len(p.Items))}
+	for i, item := range p.Items {
+		c.Edges[i] = &model.AuditEventEdge{Cursor: p.Cursors[i], Node: toModelAuditEvent(item)}
+	}
+	return c
+}
+
+// countPages counts a list that its service can only page through (lists
+// that stay short: a user's tokens, the users).
+func countPages[F any, T any](f F, list func(context.Context, F, core.PageArgs) (core.Page[T], error)) model.Counter {
+	return func(ctx context.Context) (int, error) {
+		n, page := 0, core.PageArgs{First: core.MaxPageSize}
+		for {
+			p, err := list(ctx, f, page)
+			if err != nil {
+				return 0, err
+			}
+			n += len(p.Items)
+			if !p.HasNext {
+				return n, nil
+			}
+			page.After = p.Cursors[len(p.Cursors)-1]
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/jobgraph/jobgraph/core"
-
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"

@@ -8,6 +8,7 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/project"
 )
@@ -19,6 +20,7 @@ import (
 type loaders struct {
 	project    *dataloadgen.Loader[string, project.Project]
 	credential *dataloadgen.Loader[string, inventory.Credential]
+	user       *dataloadgen.Loader[string, identity.User]
 }
 
 type loadersKey struct{}
@@ -28,6 +30,7 @@ func newLoaders(r *Resolver) *loaders {
 	return &loaders{
 		project:    dataloadgen.NewLoader(byIDs("project", r.projects.ByIDs), wait),
 		credential: dataloadgen.NewLoader(byIDs("credential", r.inventory.CredentialsByID), wait),
+		user:       dataloadgen.NewLoader(byIDs("user", r.identity.UsersByID), wait),
 	}
 }
 

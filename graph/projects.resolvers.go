@@ -10,7 +10,9 @@ import (
 
 // CreateProject is the resolver for the createProject field.
 func (r *mutationResolver) CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.CreateProjectPayload, error) {
-	p, err := r.projects.Create(ctx, project.CreateInput{Name: input.Name, Description: deref(input.Description)})
+	p, err := r.projects.Create(ctx, project.CreateInput{
+		Name: input.Name, Description: deref(input.Description), OwnerID: callerFrom(ctx).principal.User.ID,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +70,9 @@ func (r *queryResolver) Projects(ctx context.Context, first *int, after *string,
 	var f project.Filter
 	if filter != nil {
 		f.Search = deref(filter.Search)
+	}
+	if all, ids := r.authz.VisibleProjects(callerFrom(ctx).subject()); !all {
+		f.IDs = ids
 	}
 	page, err := r.projects.List(ctx, f, pageArgs(first, after))
 	if err != nil {

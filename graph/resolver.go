@@ -1,21 +1,72 @@
 // Package graph serves jobgraph's GraphQL API. Its resolvers are thin: each
-// validates the shape of its arguments, calls a core service, and converts
-// the result (convert.go); errors become GraphQL errors in one place
+// converts its arguments, calls a core service, and converts the result
+// (convert.go). Who may call what is declared in the schema and enforced in
+// one place (directive.go); every mutation is audited in its own
+// transaction (auditing.go); errors become GraphQL errors in one place
 // (errors.go). The generated executor lives in graph/generated and the
 // schema in schema/*.graphqls.
 package graph
 
 import (
+	"context"
 	"log/slog"
 
+	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/audit"
+	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/graph/model"
+	"github.com/jobgraph/jobgraph/rbac"
 )
 
 // Resolver holds the services the API calls. It never holds a database
-// handle: persistence is the core's business.
+// handle: persistence is the core's business. tx only lets a mutation and
+// its audit record share one transaction.
 type Resolver struct {
 	projects  *project.Service
 	inventory *inventory.Service
+	identity  *identity.Service
+	authz     *rbac.Authorizer
+	audit     *audit.Recorder
+	tx        core.Transactor
 	log       *slog.Logger
+
+	secureCookies  bool
+	allowedOrigins []string
+}
+
+// projectByID loads a project through the request's loader; "" is none.
+func (r *Resolver) projectByID(ctx context.Context, id string) (*model.Project, error) {
+	if id == "" {
+		return nil, nil
+	}
+	p, err := r.loadersFor(ctx).project.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return toModelProject(p), nil
+}
+
+// auditEvents lists the audit trail, newest first.
+func (r *Resolver) auditEvents(ctx context.Context, f audit.Filter, first *int, after *string) (*model.AuditEventConnection, error) {
+	page, err := r.audit.List(ctx, f, pageArgs(first, after))
+	if err != nil {
+		return nil, err
+	}
+	return toAuditConnection(page, counter(f, r.audit.Count)), nil
+}
+
+// ownToken returns an API token the caller may manage: one of its own, or
+// any for an admin. Another user's token is reported as not found.
+func (r *Resolver) ownToken(ctx context.Context, id string) (identity.Token, error) {
+	t, err := r.identity.GetToken(ctx, id)
+	if err != nil {
+		return identity.Token{}, err
+	}
+	p := callerFrom(ctx).principal
+	if t.UserID != p.User.ID && !(p.Token == nil && r.authz.IsAdmin(p.User.ID)) {
+		return identity.Token{}, core.NotFound("API token", id)
+	}
+	return t, nil
 }

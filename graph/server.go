@@ -15,17 +15,25 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/audit"
+	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"
+	"github.com/jobgraph/jobgraph/rbac"
 )
 
 // Options configure the HTTP handler of the API.
 type Options struct {
 	Projects  *project.Service
 	Inventory *inventory.Service
-	Logger    *slog.Logger
+	Identity  *identity.Service
+	Authz     *rbac.Authorizer
+	Audit     *audit.Recorder
+	// Tx runs a mutation and its audit record in one transaction.
+	Tx     core.Transactor
+	Logger *slog.Logger
 	// Ready reports whether the server can serve (the database answers); it
 	// backs /readyz.
 	Ready func(ctx context.Context) error
@@ -38,6 +46,12 @@ type Options struct {
 	// ComplexityLimit caps a query's cost: each field costs 1, and a list
 	// costs its page size times its items' cost.
 	ComplexityLimit int
+	// SecureCookies marks the session cookie Secure even on plain HTTP
+	// (behind a TLS-terminating proxy). It is always Secure over TLS.
+	SecureCookies bool
+	// AllowedOrigins are other origins (e.g. "https://console.example.com")
+	// whose browser requests may use the session cookie.
+	AllowedOrigins []string
 }
 
 // maxBodyBytes bounds a request body; the largest legitimate input is a
@@ -52,10 +66,13 @@ func NewHandler(opts Options) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Resolver{projects: opts.Projects, inventory: opts.Inventory, log: log}
+	r := &Resolver{
+		projects: opts.Projects, inventory: opts.Inventory, identity: opts.Identity, authz: opts.Authz,
+		audit: opts.Audit, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
+	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", newGraphQLServer(r, opts))
+	mux.Handle("/graphql", r.authenticate(newGraphQLServer(r, opts)))
 	if opts.GraphiQL {
 		mux.Handle("GET /graphiql", playground.Handler("jobgraph", "/graphql"))
 	}
@@ -83,10 +100,11 @@ func NewHandler(opts Options) http.Handler {
 // newGraphQLServer configures gqlgen explicitly: the transports, the query
 // cache, the limits and the error handling are all chosen here.
 func newGraphQLServer(r *Resolver, opts Options) http.Handler {
-	cfg := generated.Config{Resolvers: r}
+	cfg := generated.Config{Resolvers: r, Directives: r.directives()}
 	setComplexity(&cfg.Complexity)
 	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Websocket{
+		InitFunc:              r.websocketInit,
 		KeepAlivePingInterval: 10 * time.Second,
 		PingPongInterval:      10 * time.Second,
 		InitTimeout:           10 * time.Second,
@@ -96,6 +114,7 @@ func newGraphQLServer(r *Resolver, opts Options) http.Handler {
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.AroundOperations(r.withLoaders)
+	srv.AroundFields(r.auditMutations)
 	srv.SetParserTokenLimit(20000)
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
@@ -136,6 +155,12 @@ func setComplexity(c *generated.ComplexityRoot) {
 	c.Project.HostGroups = func(child int, first *int, _ *string, _ *model.HostGroupFilter) int { return page(first, child) }
 	c.Project.Credentials = func(child int, first *int, _ *string, _ *model.CredentialFilter) int { return page(first, child) }
 	c.HostGroup.Members = func(child int, first *int, _ *string) int { return page(first, child) }
+	c.Project.AuditEvents = func(child int, first *int, _ *string, _ *model.AuditFilter) int { return page(first, child) }
+	c.Query.AuditEvents = func(child int, first *int, _ *string, _ *model.AuditFilter, _ *string) int {
+		return page(first, child)
+	}
+	c.Query.APITokens = func(child int, first *int, _ *string) int { return page(first, child) }
+	c.Query.Users = func(child int, first *int, _ *string, _ *model.UserFilter) int { return page(first, child) }
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

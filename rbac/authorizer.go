@@ -175,20 +175,25 @@ func (a *Authorizer) Stop() {
 	}
 }
 
-func (a *Authorizer) reloadIfChanged(ctx context.Context) {
+// reloadIfChanged reloads the policies if their version moved, and reports
+// whether it did.
+func (a *Authorizer) reloadIfChanged(ctx context.Context) bool {
 	v, err := a.store.PolicyVersion(ctx)
 	if err != nil {
 		a.log.Warn("cannot read policy version", "err", err)
-		return
+		return false
 	}
 	a.mu.Lock()
 	changed := v != a.version
 	a.mu.Unlock()
-	if changed {
-		if err := a.Reload(ctx); err != nil {
-			a.log.Warn("cannot reload policies", "err", err)
-		}
+	if !changed {
+		return false
 	}
+	if err := a.Reload(ctx); err != nil {
+		a.log.Warn("cannot reload policies", "err", err)
+		return false
+	}
+	return true
 }
 
 // Allowed reports whether s holds permission p in projectID ("" for a
@@ -227,13 +232,22 @@ func (a *Authorizer) Check(ctx context.Context, s Subject, projectID string, p P
 	if s.Anonymous() {
 		return core.ErrUnauthenticated
 	}
+	// Before refusing, make sure the policies are current: a role granted
+	// through another replica a moment ago must not be refused here until
+	// the next poll. A refusal costs one small query; an allowed check none.
+	allowed := func(projectID string) bool {
+		if a.Allowed(s, projectID, p) {
+			return true
+		}
+		return a.reloadIfChanged(ctx) && a.Allowed(s, projectID, p)
+	}
 	if p.System() || projectID == "" {
-		if a.Allowed(s, "", p) {
+		if allowed("") {
 			return nil
 		}
 		return &DeniedError{Permission: p}
 	}
-	if a.Allowed(s, projectID, p) {
+	if allowed(projectID) {
 		return a.store.ProjectExists(ctx, projectID)
 	}
 	if !a.canSee(s, projectID) {

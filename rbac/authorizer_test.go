@@ -29,7 +29,7 @@ func setup(t *testing.T, s *store.Store) *testBundle {
 	ctx := context.Background()
 	a, err := rbac.New(ctx, s, rbac.Options{PollInterval: 10 * time.Millisecond})
 	require.NoError(t, err)
-	projects := project.NewService(s)
+	projects := project.NewService(s, nil)
 	b := &testBundle{store: s, authz: a}
 	b.p1, err = projects.Create(ctx, project.CreateInput{Name: "p1"})
 	require.NoError(t, err)
@@ -194,5 +194,21 @@ func TestReplicasConverge(t *testing.T) {
 		require.Eventually(t, func() bool { return other.Allowed(u, b.p1.ID, rbac.HostRead) }, 10*time.Second, 5*time.Millisecond)
 		require.NoError(t, b.authz.Unassign(ctx, "u", b.p1.ID, rbac.RoleViewer))
 		require.Eventually(t, func() bool { return !other.Allowed(u, b.p1.ID, rbac.HostRead) }, 10*time.Second, 5*time.Millisecond)
+	})
+}
+
+// TestCheckCatchesUpBeforeRefusing: a grant made through another replica
+// holds at once for Check, without waiting for the poll.
+func TestCheckCatchesUpBeforeRefusing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		b := setup(t, s)
+		other, err := rbac.New(ctx, s, rbac.Options{}) // never started: no polling
+		require.NoError(t, err)
+		u := rbac.Subject{UserID: "u"}
+		require.ErrorIs(t, other.Check(ctx, u, b.p1.ID, rbac.HostRead), core.ErrNotFound)
+		require.NoError(t, b.authz.Assign(ctx, "u", b.p1.ID, rbac.RoleViewer))
+		require.NoError(t, other.Check(ctx, u, b.p1.ID, rbac.HostRead))
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptrace"
 	"os"
 	"os/exec"
@@ -34,6 +35,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
 )
@@ -79,6 +81,7 @@ func e2eEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, "JOBGRAPH_ADMIN_PASSWORD="+e2eAdminPassword)
 	return append(env, extra...)
 }
 
@@ -161,6 +164,7 @@ func e2eStartServer(t *testing.T, name string, env []string, args ...string) *e2
 	t.Helper()
 	p := e2eStart(t, name, env, append([]string{"server"}, args...)...)
 	p.waitServing()
+	e2eLogin(t, p.url)
 	return p
 }
 
@@ -313,7 +317,38 @@ func e2eIsKeyWarning(line string) bool {
 	return strings.Contains(e2eLogAttrs(line)["msg"], "generated a new secret key")
 }
 
+// e2eClient is for requests that need no session.
 var e2eClient = &http.Client{Timeout: e2eTimeout}
+
+// e2eClients holds one client per server URL, each with its own cookie jar:
+// a jar keys cookies by host, not port, so one jar would mix the sessions
+// of the servers that parallel tests run on 127.0.0.1.
+var e2eClients sync.Map
+
+func e2eClientFor(baseURL string) *http.Client {
+	if c, ok := e2eClients.Load(baseURL); ok {
+		return c.(*http.Client)
+	}
+	jar, _ := cookiejar.New(nil)
+	c, _ := e2eClients.LoadOrStore(baseURL, &http.Client{Timeout: e2eTimeout, Jar: jar})
+	return c.(*http.Client)
+}
+
+// e2eAdminPassword is the first admin's password on every server the tests
+// start (JOBGRAPH_ADMIN_PASSWORD).
+const e2eAdminPassword = "e2e-admin-password"
+
+// e2eLogin signs in as the first admin; the session cookie lands in the
+// server's client's jar, so later requests to it are authenticated.
+func e2eLogin(t *testing.T, baseURL string) {
+	t.Helper()
+	var data struct {
+		Login struct{ User struct{ Username string } }
+	}
+	e2eGraphQL(t, baseURL, `mutation($in: LoginInput!) { login(input: $in) { user { username } } }`,
+		map[string]any{"in": map[string]any{"username": "admin", "password": e2eAdminPassword}}, &data)
+	require.Equal(t, "admin", data.Login.User.Username)
+}
 
 func e2eHTTPStatus(t *testing.T, url string) int {
 	t.Helper()
@@ -330,7 +365,7 @@ func e2eGraphQL(t *testing.T, baseURL, query string, vars map[string]any, data a
 	t.Helper()
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	require.NoError(t, err)
-	resp, err := e2eClient.Post(baseURL+"/graphql", "application/json", bytes.NewReader(body))
+	resp, err := e2eClientFor(baseURL).Post(baseURL+"/graphql", "application/json", bytes.NewReader(body))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -449,7 +484,10 @@ func TestE2EGracefulShutdownFinishesRequestInFlight(t *testing.T) {
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Expect", "100-continue")
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: e2eTimeout}}
+	client := &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: e2eTimeout},
+		Jar:       e2eClientFor(p.url).Jar, // the admin's session
+	}
 	t.Cleanup(client.CloseIdleConnections)
 
 	type result struct {
@@ -660,7 +698,10 @@ func TestE2EListenAddressInUse(t *testing.T) {
 func TestE2EMySQLReplicas(t *testing.T) {
 	t.Parallel()
 	dsn := storetest.NewDSN(t, store.MySQL)
-	env := e2eEnv("JOBGRAPH_DB=" + dsn)
+	key, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	// Replicas share the secret key; each has its own data dir.
+	env := e2eEnv("JOBGRAPH_DB="+dsn, "JOBGRAPH_SECRET_KEY="+key.Encode())
 
 	// Both replicas start at once against the empty database; the migration
 	// lock lets one migrate while the other waits.
@@ -670,6 +711,7 @@ func TestE2EMySQLReplicas(t *testing.T) {
 	b.waitServing()
 	for _, p := range []*e2eProc{a, b} {
 		require.Equal(t, http.StatusOK, e2eHTTPStatus(t, p.url+"/readyz"), p.name)
+		e2eLogin(t, p.url)
 	}
 	id := e2eCreateProject(t, a.url, "shared")
 	require.Equal(t, "shared", e2eProjectName(t, b.url, id))
@@ -686,6 +728,12 @@ func TestE2EMySQLReplicas(t *testing.T) {
 	stdout, stderr, code := e2eRun(t, e2eEnv(), "migrate", "--db", dsn, "--data-dir", t.TempDir())
 	require.Equal(t, 0, code, "stderr: %s", stderr)
 	require.Contains(t, stdout, "schema is up to date")
+
+	// A third server with a key of its own (a generated one) is refused:
+	// it could not read the credentials the others seal, nor they its own.
+	_, stderr, code = e2eRun(t, e2eEnv("JOBGRAPH_DB="+dsn), "server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, "not the one this database's credentials are sealed with")
 
 	require.Equal(t, 0, a.stop(syscall.SIGTERM))
 	require.Equal(t, 0, b.stop(syscall.SIGTERM))

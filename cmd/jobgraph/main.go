@@ -23,12 +23,12 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Environ()))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()))
 }
 
 // run executes one command line and returns the process exit code. Errors
 // are printed as one line on stderr.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
 	root := &cobra.Command{
 		Use:           "jobgraph",
 		Short:         "jobgraph runs commands, scripts and file pushes on fleets of hosts",
@@ -39,7 +39,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(stderr, environ), migrateCommand(stdout, stderr, environ), versionCommand(stdout))
+	root.AddCommand(serverCommand(stderr, environ), migrateCommand(stdout, stderr, environ),
+		adminCommand(stdin, stdout, stderr, environ), versionCommand(stdout))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "jobgraph: %s\n", oneLine(err.Error()))
 		var usage usageError

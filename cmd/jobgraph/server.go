@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,17 +11,22 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/config"
+	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/graph"
+	"github.com/jobgraph/jobgraph/rbac"
 	"github.com/jobgraph/jobgraph/web"
 )
 
@@ -42,7 +48,7 @@ func serverCommand(stderr io.Writer, environ []string) *cobra.Command {
 		// After the first signal, restore the default handling, so that a
 		// second Ctrl-C ends a shutdown that takes too long.
 		context.AfterFunc(ctx, stop)
-		return serve(ctx, cfg, log, nil)
+		return serve(ctx, cfg, lookupEnv(environ, "JOBGRAPH_ADMIN_PASSWORD"), log, nil)
 	}
 	return cmd
 }
@@ -52,6 +58,9 @@ type app struct {
 	store     *store.Store
 	projects  *project.Service
 	inventory *inventory.Service
+	identity  *identity.Service
+	authz     *rbac.Authorizer
+	audit     *audit.Recorder
 }
 
 // openApp opens the database, loads the secret key, migrates the database
@@ -76,11 +85,52 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		return nil, err
 	}
 	log.Info("database ready", "dialect", st.Dialect(), "schema_version", res.To, "migrations_applied", len(res.Applied))
+	authz, err := rbac.New(ctx, st, rbac.Options{Logger: log})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	inv := inventory.NewService(st, keyring)
+	if err := inv.VerifySealer(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	return &app{
 		store:     st,
-		projects:  project.NewService(st),
-		inventory: inventory.NewService(st, keyring),
+		projects:  project.NewService(st, authz),
+		inventory: inv,
+		identity:  identity.NewService(st, identity.Options{RoleValidator: authz.ValidateRole}),
+		authz:     authz,
+		audit:     audit.NewRecorder(st),
 	}, nil
+}
+
+// bootstrapAdmin creates the first admin on a server that has no users: a
+// user named admin, with the password in JOBGRAPH_ADMIN_PASSWORD or else a
+// generated one, printed once to the log. Two replicas starting at once
+// both try; the second finds the name taken and leaves it.
+func bootstrapAdmin(ctx context.Context, a *app, password string, log *slog.Logger) error {
+	n, err := a.identity.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	generated := password == ""
+	if generated {
+		password = rand.Text() // 26 base32 characters: 130 bits
+	}
+	u, err := createUser(ctx, a, identity.CreateUserInput{Username: "admin", DisplayName: "Administrator", Password: password}, true, "jobgraph server (first start)")
+	switch {
+	case errors.Is(err, core.ErrConflict):
+		return nil // another replica made it
+	case err != nil:
+		return fmt.Errorf("create the first admin: %w", err)
+	case generated:
+		log.Warn("created the first admin; this password is shown only now: sign in and change it",
+			"username", u.Username, "password", password)
+	default:
+		log.Info("created the first admin from JOBGRAPH_ADMIN_PASSWORD", "username", u.Username)
+	}
+	return nil
 }
 
 // loadKeyring returns the keyring that seals credentials: the configured key,
@@ -107,19 +157,40 @@ func loadKeyring(cfg config.Config, log *slog.Logger) (*secrets.Keyring, error) 
 	return secrets.NewKeyring(key)
 }
 
+// lookupEnv returns the value of name in environ ("" if unset).
+func lookupEnv(environ []string, name string) string {
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // serve runs the server until ctx is done, then shuts down gracefully:
 // requests in flight get cfg.ShutdownTimeout to finish. onListen, if not
 // nil, is told the address once the server accepts connections.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, onListen func(addr string)) error {
+func serve(ctx context.Context, cfg config.Config, adminPassword string, log *slog.Logger, onListen func(addr string)) error {
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.store.Close()
+	if err := bootstrapAdmin(ctx, a, adminPassword, log); err != nil {
+		return err
+	}
+	if err := a.authz.Start(ctx); err != nil {
+		return err
+	}
+	defer a.authz.Stop()
 
 	handler := graph.NewHandler(graph.Options{
 		Projects:        a.projects,
 		Inventory:       a.inventory,
+		Identity:        a.identity,
+		Authz:           a.authz,
+		Audit:           a.audit,
+		Tx:              a.store,
 		Logger:          log.With("component", "api"),
 		Ready:           a.store.Ping,
 		Console:         web.Handler(),

@@ -144,7 +144,7 @@ func TestRecordJoinsTheTransaction(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		b := setup(t, s)
-		projects := project.NewService(s)
+		projects := project.NewService(s, nil)
 		change := func(ctx context.Context, name string) error {
 			p, err := projects.Create(ctx, project.CreateInput{Name: name})
 			if err != nil {

@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -62,6 +63,10 @@ type CredentialStore interface {
 	CountCredentials(ctx context.Context, f CredentialFilter) (int, error)
 	// CredentialUsers counts the hosts that use the credential as their default.
 	CredentialUsers(ctx context.Context, id string) (int, error)
+	// SealCheck returns the value VerifySealer stored, nil if none yet.
+	SealCheck(ctx context.Context) ([]byte, error)
+	// InitSealCheck stores it unless one exists.
+	InitSealCheck(ctx context.Context, sealed []byte) error
 }
 
 // Sealer encrypts secrets at rest; *secrets.Keyring is one. aad binds a
@@ -651,6 +656,39 @@ func (s *Service) OpenSecret(ctx context.Context, id string) (Secret, error) {
 		return Secret{}, fmt.Errorf("open secret of credential %s: malformed plaintext", id)
 	}
 	return sec, nil
+}
+
+// ErrWrongKey reports a secret key other than the one the database's
+// credentials are sealed with.
+var ErrWrongKey = errors.New("the secret key is not the one this database's credentials are sealed with: " +
+	"give every server the same secret_key or secret_key_file")
+
+var sealCheckAAD = []byte("seal-check")
+
+// VerifySealer makes sure the sealer opens what this database was sealed
+// with: the first server to start stores a value sealed with its key, and
+// every server checks it on start. Replicas that each generated their own
+// key would otherwise write credentials the others cannot read.
+func (s *Service) VerifySealer(ctx context.Context) error {
+	sealed, err := s.store.SealCheck(ctx)
+	if err != nil {
+		return fmt.Errorf("read seal check: %w", err)
+	}
+	if sealed == nil {
+		if sealed, err = s.sealer.Seal([]byte("jobgraph"), sealCheckAAD); err != nil {
+			return err
+		}
+		if err := s.store.InitSealCheck(ctx, sealed); err != nil {
+			return fmt.Errorf("store seal check: %w", err)
+		}
+		if sealed, err = s.store.SealCheck(ctx); err != nil { // another server may have won
+			return fmt.Errorf("read seal check: %w", err)
+		}
+	}
+	if _, err := s.sealer.Open(sealed, sealCheckAAD); err != nil {
+		return fmt.Errorf("%w (%v)", ErrWrongKey, err)
+	}
+	return nil
 }
 
 func (s *Service) seal(id string, sec Secret) ([]byte, error) {

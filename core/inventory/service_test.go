@@ -39,7 +39,7 @@ func setup(t *testing.T, s *store.Store) *testBundle {
 	require.NoError(t, err)
 	ring, err := secrets.NewKeyring(key)
 	require.NoError(t, err)
-	b := &testBundle{store: s, projects: project.NewService(s), inv: inventory.NewService(s, ring)}
+	b := &testBundle{store: s, projects: project.NewService(s, nil), inv: inventory.NewService(s, ring)}
 	b.project, err = b.projects.Create(context.Background(), project.CreateInput{Name: "ops"})
 	require.NoError(t, err)
 	return b
@@ -462,5 +462,22 @@ func TestProjects(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, p.Items, 2)
 		require.Equal(t, "Ops", p.Items[0].Name, "byte order: upper case first")
+	})
+}
+
+func TestVerifySealerRefusesAnotherKey(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		b := setup(t, s)
+		require.NoError(t, b.inv.VerifySealer(ctx), "the first server stores the check")
+		require.NoError(t, b.inv.VerifySealer(ctx), "and passes it again")
+
+		other, err := secrets.GenerateKey()
+		require.NoError(t, err)
+		ring, err := secrets.NewKeyring(other)
+		require.NoError(t, err)
+		err = inventory.NewService(s, ring).VerifySealer(ctx)
+		require.ErrorIs(t, err, inventory.ErrWrongKey, "a server with its own key is refused")
 	})
 }

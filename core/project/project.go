@@ -31,6 +31,9 @@ type Project struct {
 type Filter struct {
 	// Search matches a substring of the name, case-insensitively.
 	Search string
+	// IDs, when not nil, keeps only these projects (the ones a caller may
+	// see); an empty, non-nil IDs keeps none.
+	IDs []string
 }
 
 // Store is what the project service needs from storage.
@@ -48,21 +51,38 @@ type Store interface {
 	ProjectContents(ctx context.Context, id string) (map[string]int, error)
 }
 
-// Service creates, changes and lists projects.
-type Service struct {
-	store Store
-	now   func() time.Time
+// Members keeps who holds which role in a project; *rbac.Authorizer is one.
+// Its methods join the transaction in ctx.
+type Members interface {
+	// Assign gives the user a role in the project.
+	Assign(ctx context.Context, userID, projectID, role string) error
+	// RemoveProject drops every role held in the project.
+	RemoveProject(ctx context.Context, projectID string) error
 }
 
-// NewService returns a Service over store.
-func NewService(store Store) *Service {
-	return &Service{store: store, now: core.Now}
+// OwnerRole is the role the creator of a project receives.
+const OwnerRole = "owner"
+
+// Service creates, changes and lists projects.
+type Service struct {
+	store   Store
+	members Members
+	now     func() time.Time
+}
+
+// NewService returns a Service over store. members may be nil when nothing
+// tracks roles (tests of storage alone).
+func NewService(store Store, members Members) *Service {
+	return &Service{store: store, members: members, now: core.Now}
 }
 
 // CreateInput is what a new project is made of.
 type CreateInput struct {
 	Name        string
 	Description string
+	// OwnerID, if set, is the user who becomes the project's owner, in the
+	// same transaction.
+	OwnerID string
 }
 
 // Create validates in and stores a new project.
@@ -78,7 +98,16 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Project, error) {
 	if err := p.validate(); err != nil {
 		return Project{}, err
 	}
-	if err := s.store.CreateProject(ctx, p); err != nil {
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateProject(ctx, p); err != nil {
+			return err
+		}
+		if in.OwnerID != "" && s.members != nil {
+			return s.members.Assign(ctx, in.OwnerID, p.ID, OwnerRole)
+		}
+		return nil
+	})
+	if err != nil {
 		return Project{}, err
 	}
 	return p, nil
@@ -140,6 +169,11 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		}
 		if len(held) > 0 {
 			return core.Conflict("id", "project still holds %s; delete them first", strings.Join(held, ", "))
+		}
+		if s.members != nil {
+			if err := s.members.RemoveProject(ctx, id); err != nil {
+				return err
+			}
 		}
 		return s.store.DeleteProject(ctx, id)
 	})

@@ -167,3 +167,33 @@ func (s *Store) CredentialUsers(ctx context.Context, id string) (int, error) {
 var (
 	_ inventory.Store = (*Store)(nil)
 )
+
+type sealCheckRow struct {
+	ID     int `gorm:"primaryKey"`
+	Sealed []byte
+}
+
+func (sealCheckRow) TableName() string { return "seal_check" }
+
+// SealCheck implements inventory.CredentialStore: the stored check value,
+// nil if there is none yet.
+func (s *Store) SealCheck(ctx context.Context) ([]byte, error) {
+	var rows []sealCheckRow
+	if err := s.conn(ctx).Where("id = 1").Limit(1).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return rows[0].Sealed, nil
+}
+
+// InitSealCheck implements inventory.CredentialStore: it stores the check
+// value unless one exists (a replica that got there first wins).
+func (s *Store) InitSealCheck(ctx context.Context, sealed []byte) error {
+	err := s.conn(ctx).Create(&sealCheckRow{ID: 1, Sealed: sealed}).Error
+	if isDuplicate(err) {
+		return nil
+	}
+	return err
+}

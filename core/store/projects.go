@@ -109,6 +109,13 @@ func (s *Store) projectQuery(ctx context.Context, f project.Filter) *gorm.DB {
 	if f.Search != "" {
 		q = q.Where("LOWER(projects.name) LIKE ? ESCAPE '!'", likeSubstring(f.Search))
 	}
+	switch {
+	case f.IDs == nil:
+	case len(f.IDs) == 0:
+		q = q.Where("1 = 0")
+	default:
+		q = q.Where("projects.id IN ?", f.IDs)
+	}
 	return q
 }
 

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -73,12 +74,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		TranslateError:         true,
 		SkipDefaultTransaction: true, // every multi-statement change runs in InTx
 		NowFunc:                func() time.Time { return time.Now().UTC() },
-		Logger: logger.New(slogWriter{log}, logger.Config{
-			SlowThreshold:             500 * time.Millisecond,
-			LogLevel:                  logger.Warn,
-			IgnoreRecordNotFoundError: true,
-			ParameterizedQueries:      true, // never log values: they may be secrets
-		}),
+		Logger: slowQueries{logger.New(slogWriter{log}, logger.Config{
+			SlowThreshold:        500 * time.Millisecond,
+			LogLevel:             logger.Warn,
+			ParameterizedQueries: true, // never log values: they may be secrets
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s database %q: %w", dialect, RedactDSN(opts.DSN), err)
@@ -134,6 +134,20 @@ type txKey struct{}
 type txState struct {
 	tx    *gorm.DB
 	after []func()
+	// done is set once the transaction has ended. A context can outlive its
+	// transaction (gqlgen resolves a mutation's payload fields with the
+	// mutation's context after it returned); such a context then uses the
+	// pool again.
+	done atomic.Bool
+}
+
+// activeTx returns the transaction ctx carries, if it is still open.
+func activeTx(ctx context.Context) (*txState, bool) {
+	st, ok := ctx.Value(txKey{}).(*txState)
+	if !ok || st.done.Load() {
+		return nil, false
+	}
+	return st, true
 }
 
 // InTx runs fn in a transaction carried by the context it receives. Nested
@@ -141,7 +155,7 @@ type txState struct {
 // run once the outermost transaction has committed, and never if it rolls
 // back.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*txState); ok {
+	if _, ok := activeTx(ctx); ok {
 		return fn(ctx)
 	}
 	st := &txState{}
@@ -149,6 +163,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 		st.tx = tx
 		return fn(context.WithValue(ctx, txKey{}, st))
 	})
+	st.done.Store(true)
 	if err != nil {
 		return err
 	}
@@ -162,7 +177,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 // ctx carries none. Use it for effects outside the database that must not
 // happen for a change that is rolled back (reloading a policy cache, say).
 func (s *Store) AfterCommit(ctx context.Context, fn func()) {
-	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+	if st, ok := activeTx(ctx); ok {
 		st.after = append(st.after, fn)
 		return
 	}
@@ -171,7 +186,7 @@ func (s *Store) AfterCommit(ctx context.Context, fn func()) {
 
 // conn returns the transaction in ctx, or the pool.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
-	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+	if st, ok := activeTx(ctx); ok {
 		return st.tx
 	}
 	return s.db.WithContext(ctx)
@@ -182,6 +197,22 @@ type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Printf(format string, args ...any) {
 	w.log.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+// slowQueries logs slow statements only. Failed statements are not logged
+// here: the error goes back to the caller, which decides what it means (a
+// duplicate name is a CONFLICT for the client, not a warning for the
+// operator) and logs it if it is a fault.
+type slowQueries struct{ logger.Interface }
+
+func (l slowQueries) LogMode(level logger.LogLevel) logger.Interface {
+	return slowQueries{l.Interface.LogMode(level)}
+}
+
+func (l slowQueries) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if err == nil {
+		l.Interface.Trace(ctx, begin, fc, nil)
+	}
 }
 
 // isDuplicate reports a unique-key violation.

@@ -829,7 +829,25 @@ func (ec *executionContext) _Host_defaultCredential(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Host().DefaultCredential(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2githubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐPermission(ctx, "CREDENTIAL_READ")
+				if err != nil {
+					var zeroVal *model.Credential
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.Credential
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive0, permission, nil, nil)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Credential) graphql.Marshaler {
 			return ec.marshalOCredential2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐCredential(ctx, selections, v)
 		},
@@ -1197,7 +1215,25 @@ func (ec *executionContext) _HostGroup_members(ctx context.Context, field graphq
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.HostGroup().Members(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2githubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐPermission(ctx, "HOST_READ")
+				if err != nil {
+					var zeroVal *model.HostConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.HostConnection
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive0, permission, nil, nil)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.HostConnection) graphql.Marshaler {
 			return ec.marshalNHostConnection2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐHostConnection(ctx, selections, v)
 		},

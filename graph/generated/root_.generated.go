@@ -22,6 +22,9 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	ApiToken() ApiTokenResolver
+	ApiTokenConnection() ApiTokenConnectionResolver
+	AuditEventConnection() AuditEventConnectionResolver
 	Credential() CredentialResolver
 	CredentialConnection() CredentialConnectionResolver
 	Host() HostResolver
@@ -32,12 +35,81 @@ type ResolverRoot interface {
 	Project() ProjectResolver
 	ProjectConnection() ProjectConnectionResolver
 	Query() QueryResolver
+	RoleAssignment() RoleAssignmentResolver
+	User() UserResolver
+	UserConnection() UserConnectionResolver
 }
 
 type DirectiveRoot struct {
+	Authenticated func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	HasPermission func(ctx context.Context, obj any, next graphql.Resolver, permission model.Permission, project *string, object *string) (res any, err error)
+	Public        func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	Readable      func(ctx context.Context, obj any, next graphql.Resolver, object string) (res any, err error)
 }
 
 type ComplexityRoot struct {
+	AdminPayload struct {
+		User func(childComplexity int) int
+	}
+
+	ApiToken struct {
+		CreatedAt  func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Project    func(childComplexity int) int
+		RevokedAt  func(childComplexity int) int
+		Role       func(childComplexity int) int
+	}
+
+	ApiTokenConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ApiTokenEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AuditEvent struct {
+		Action     func(childComplexity int) int
+		ActorID    func(childComplexity int) int
+		ActorName  func(childComplexity int) int
+		At         func(childComplexity int) int
+		ClientAddr func(childComplexity int) int
+		ID         func(childComplexity int) int
+		ObjectID   func(childComplexity int) int
+		ObjectKind func(childComplexity int) int
+		Outcome    func(childComplexity int) int
+		ProjectID  func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		TokenID    func(childComplexity int) int
+		UserAgent  func(childComplexity int) int
+	}
+
+	AuditEventConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AuditEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ChangePasswordPayload struct {
+		Ok func(childComplexity int) int
+	}
+
+	CreateApiTokenPayload struct {
+		Secret func(childComplexity int) int
+		Token  func(childComplexity int) int
+	}
+
 	CreateCredentialPayload struct {
 		Credential func(childComplexity int) int
 	}
@@ -52,6 +124,10 @@ type ComplexityRoot struct {
 
 	CreateProjectPayload struct {
 		Project func(childComplexity int) int
+	}
+
+	CreateUserPayload struct {
+		User func(childComplexity int) int
 	}
 
 	Credential struct {
@@ -78,6 +154,10 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	DefineRolePayload struct {
+		Role func(childComplexity int) int
+	}
+
 	DeleteCredentialPayload struct {
 		DeletedID func(childComplexity int) int
 	}
@@ -92,6 +172,10 @@ type ComplexityRoot struct {
 
 	DeleteProjectPayload struct {
 		DeletedID func(childComplexity int) int
+	}
+
+	DeleteRolePayload struct {
+		Name func(childComplexity int) int
 	}
 
 	Host struct {
@@ -147,19 +231,41 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	LoginPayload struct {
+		ExpiresAt func(childComplexity int) int
+		User      func(childComplexity int) int
+	}
+
+	LogoutPayload struct {
+		Ok func(childComplexity int) int
+	}
+
 	Mutation struct {
+		ChangePassword   func(childComplexity int, input model.ChangePasswordInput) int
+		CreateAPIToken   func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateCredential func(childComplexity int, input model.CreateCredentialInput) int
 		CreateHost       func(childComplexity int, input model.CreateHostInput) int
 		CreateHostGroup  func(childComplexity int, input model.CreateHostGroupInput) int
 		CreateProject    func(childComplexity int, input model.CreateProjectInput) int
+		CreateUser       func(childComplexity int, input model.CreateUserInput) int
+		DefineRole       func(childComplexity int, input model.DefineRoleInput) int
 		DeleteCredential func(childComplexity int, input model.DeleteCredentialInput) int
 		DeleteHost       func(childComplexity int, input model.DeleteHostInput) int
 		DeleteHostGroup  func(childComplexity int, input model.DeleteHostGroupInput) int
 		DeleteProject    func(childComplexity int, input model.DeleteProjectInput) int
+		DeleteRole       func(childComplexity int, input model.DeleteRoleInput) int
+		GrantAdmin       func(childComplexity int, input model.AdminInput) int
+		GrantRole        func(childComplexity int, input model.RoleGrantInput) int
+		Login            func(childComplexity int, input model.LoginInput) int
+		Logout           func(childComplexity int) int
+		RevokeAPIToken   func(childComplexity int, input model.RevokeAPITokenInput) int
+		RevokeAdmin      func(childComplexity int, input model.AdminInput) int
+		RevokeRole       func(childComplexity int, input model.RoleGrantInput) int
 		UpdateCredential func(childComplexity int, input model.UpdateCredentialInput) int
 		UpdateHost       func(childComplexity int, input model.UpdateHostInput) int
 		UpdateHostGroup  func(childComplexity int, input model.UpdateHostGroupInput) int
 		UpdateProject    func(childComplexity int, input model.UpdateProjectInput) int
+		UpdateUser       func(childComplexity int, input model.UpdateUserInput) int
 	}
 
 	PageInfo struct {
@@ -170,12 +276,14 @@ type ComplexityRoot struct {
 	}
 
 	Project struct {
+		AuditEvents func(childComplexity int, first *int, after *string, filter *model.AuditFilter) int
 		CreatedAt   func(childComplexity int) int
 		Credentials func(childComplexity int, first *int, after *string, filter *model.CredentialFilter) int
 		Description func(childComplexity int) int
 		HostGroups  func(childComplexity int, first *int, after *string, filter *model.HostGroupFilter) int
 		Hosts       func(childComplexity int, first *int, after *string, filter *model.HostFilter) int
 		ID          func(childComplexity int) int
+		Members     func(childComplexity int) int
 		Name        func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 	}
@@ -192,6 +300,8 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		APITokens       func(childComplexity int, first *int, after *string) int
+		AuditEvents     func(childComplexity int, first *int, after *string, filter *model.AuditFilter, projectID *string) int
 		Credential      func(childComplexity int, id string) int
 		Credentials     func(childComplexity int, projectID string, first *int, after *string, filter *model.CredentialFilter) int
 		Host            func(childComplexity int, id string) int
@@ -201,7 +311,31 @@ type ComplexityRoot struct {
 		Node            func(childComplexity int, id string) int
 		Project         func(childComplexity int, id string) int
 		Projects        func(childComplexity int, first *int, after *string, filter *model.ProjectFilter) int
+		Roles           func(childComplexity int) int
 		SelectorPreview func(childComplexity int, projectID string, selector string, first *int, after *string) int
+		Users           func(childComplexity int, first *int, after *string, filter *model.UserFilter) int
+		Viewer          func(childComplexity int) int
+	}
+
+	RevokeApiTokenPayload struct {
+		Token func(childComplexity int) int
+	}
+
+	Role struct {
+		BuiltIn     func(childComplexity int) int
+		Description func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Permissions func(childComplexity int) int
+	}
+
+	RoleAssignment struct {
+		Project func(childComplexity int) int
+		Role    func(childComplexity int) int
+		User    func(childComplexity int) int
+	}
+
+	RoleGrantPayload struct {
+		Assignment func(childComplexity int) int
 	}
 
 	SelectorPreview struct {
@@ -224,6 +358,37 @@ type ComplexityRoot struct {
 	UpdateProjectPayload struct {
 		Project func(childComplexity int) int
 	}
+
+	UpdateUserPayload struct {
+		User func(childComplexity int) int
+	}
+
+	User struct {
+		CreatedAt   func(childComplexity int) int
+		Disabled    func(childComplexity int) int
+		DisplayName func(childComplexity int) int
+		ID          func(childComplexity int) int
+		IsAdmin     func(childComplexity int) int
+		LastLoginAt func(childComplexity int) int
+		Username    func(childComplexity int) int
+	}
+
+	UserConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	UserEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	Viewer struct {
+		Roles func(childComplexity int) int
+		Token func(childComplexity int) int
+		User  func(childComplexity int) int
+	}
 }
 
 type executableSchema graphql.ExecutableSchemaState[ResolverRoot, DirectiveRoot, ComplexityRoot]
@@ -239,6 +404,225 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AdminPayload.user":
+		if e.ComplexityRoot.AdminPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminPayload.User(childComplexity), true
+
+	case "ApiToken.createdAt":
+		if e.ComplexityRoot.ApiToken.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.CreatedAt(childComplexity), true
+	case "ApiToken.expiresAt":
+		if e.ComplexityRoot.ApiToken.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.ExpiresAt(childComplexity), true
+	case "ApiToken.id":
+		if e.ComplexityRoot.ApiToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.ID(childComplexity), true
+	case "ApiToken.lastUsedAt":
+		if e.ComplexityRoot.ApiToken.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.LastUsedAt(childComplexity), true
+	case "ApiToken.name":
+		if e.ComplexityRoot.ApiToken.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.Name(childComplexity), true
+	case "ApiToken.project":
+		if e.ComplexityRoot.ApiToken.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.Project(childComplexity), true
+	case "ApiToken.revokedAt":
+		if e.ComplexityRoot.ApiToken.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.RevokedAt(childComplexity), true
+	case "ApiToken.role":
+		if e.ComplexityRoot.ApiToken.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.Role(childComplexity), true
+
+	case "ApiTokenConnection.edges":
+		if e.ComplexityRoot.ApiTokenConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiTokenConnection.Edges(childComplexity), true
+	case "ApiTokenConnection.pageInfo":
+		if e.ComplexityRoot.ApiTokenConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiTokenConnection.PageInfo(childComplexity), true
+	case "ApiTokenConnection.totalCount":
+		if e.ComplexityRoot.ApiTokenConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiTokenConnection.TotalCount(childComplexity), true
+
+	case "ApiTokenEdge.cursor":
+		if e.ComplexityRoot.ApiTokenEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiTokenEdge.Cursor(childComplexity), true
+	case "ApiTokenEdge.node":
+		if e.ComplexityRoot.ApiTokenEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiTokenEdge.Node(childComplexity), true
+
+	case "AuditEvent.action":
+		if e.ComplexityRoot.AuditEvent.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Action(childComplexity), true
+	case "AuditEvent.actorId":
+		if e.ComplexityRoot.AuditEvent.ActorID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ActorID(childComplexity), true
+	case "AuditEvent.actorName":
+		if e.ComplexityRoot.AuditEvent.ActorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ActorName(childComplexity), true
+	case "AuditEvent.at":
+		if e.ComplexityRoot.AuditEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.At(childComplexity), true
+	case "AuditEvent.clientAddr":
+		if e.ComplexityRoot.AuditEvent.ClientAddr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ClientAddr(childComplexity), true
+	case "AuditEvent.id":
+		if e.ComplexityRoot.AuditEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ID(childComplexity), true
+	case "AuditEvent.objectId":
+		if e.ComplexityRoot.AuditEvent.ObjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ObjectID(childComplexity), true
+	case "AuditEvent.objectKind":
+		if e.ComplexityRoot.AuditEvent.ObjectKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ObjectKind(childComplexity), true
+	case "AuditEvent.outcome":
+		if e.ComplexityRoot.AuditEvent.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Outcome(childComplexity), true
+	case "AuditEvent.projectId":
+		if e.ComplexityRoot.AuditEvent.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ProjectID(childComplexity), true
+	case "AuditEvent.reason":
+		if e.ComplexityRoot.AuditEvent.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Reason(childComplexity), true
+	case "AuditEvent.tokenId":
+		if e.ComplexityRoot.AuditEvent.TokenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.TokenID(childComplexity), true
+	case "AuditEvent.userAgent":
+		if e.ComplexityRoot.AuditEvent.UserAgent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.UserAgent(childComplexity), true
+
+	case "AuditEventConnection.edges":
+		if e.ComplexityRoot.AuditEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.Edges(childComplexity), true
+	case "AuditEventConnection.pageInfo":
+		if e.ComplexityRoot.AuditEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.PageInfo(childComplexity), true
+	case "AuditEventConnection.totalCount":
+		if e.ComplexityRoot.AuditEventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.TotalCount(childComplexity), true
+
+	case "AuditEventEdge.cursor":
+		if e.ComplexityRoot.AuditEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Cursor(childComplexity), true
+	case "AuditEventEdge.node":
+		if e.ComplexityRoot.AuditEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
+	case "ChangePasswordPayload.ok":
+		if e.ComplexityRoot.ChangePasswordPayload.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChangePasswordPayload.Ok(childComplexity), true
+
+	case "CreateApiTokenPayload.secret":
+		if e.ComplexityRoot.CreateApiTokenPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApiTokenPayload.Secret(childComplexity), true
+	case "CreateApiTokenPayload.token":
+		if e.ComplexityRoot.CreateApiTokenPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApiTokenPayload.Token(childComplexity), true
 
 	case "CreateCredentialPayload.credential":
 		if e.ComplexityRoot.CreateCredentialPayload.Credential == nil {
@@ -267,6 +651,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateProjectPayload.Project(childComplexity), true
+
+	case "CreateUserPayload.user":
+		if e.ComplexityRoot.CreateUserPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateUserPayload.User(childComplexity), true
 
 	case "Credential.createdAt":
 		if e.ComplexityRoot.Credential.CreatedAt == nil {
@@ -361,6 +752,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CredentialEdge.Node(childComplexity), true
 
+	case "DefineRolePayload.role":
+		if e.ComplexityRoot.DefineRolePayload.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefineRolePayload.Role(childComplexity), true
+
 	case "DeleteCredentialPayload.deletedId":
 		if e.ComplexityRoot.DeleteCredentialPayload.DeletedID == nil {
 			break
@@ -388,6 +786,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteProjectPayload.DeletedID(childComplexity), true
+
+	case "DeleteRolePayload.name":
+		if e.ComplexityRoot.DeleteRolePayload.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteRolePayload.Name(childComplexity), true
 
 	case "Host.address":
 		if e.ComplexityRoot.Host.Address == nil {
@@ -593,6 +998,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Label.Value(childComplexity), true
 
+	case "LoginPayload.expiresAt":
+		if e.ComplexityRoot.LoginPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginPayload.ExpiresAt(childComplexity), true
+	case "LoginPayload.user":
+		if e.ComplexityRoot.LoginPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginPayload.User(childComplexity), true
+
+	case "LogoutPayload.ok":
+		if e.ComplexityRoot.LogoutPayload.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogoutPayload.Ok(childComplexity), true
+
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(model.ChangePasswordInput)), true
+	case "Mutation.createApiToken":
+		if e.ComplexityRoot.Mutation.CreateAPIToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createApiToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(model.CreateAPITokenInput)), true
 	case "Mutation.createCredential":
 		if e.ComplexityRoot.Mutation.CreateCredential == nil {
 			break
@@ -637,6 +1084,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(model.CreateProjectInput)), true
+	case "Mutation.createUser":
+		if e.ComplexityRoot.Mutation.CreateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(model.CreateUserInput)), true
+	case "Mutation.defineRole":
+		if e.ComplexityRoot.Mutation.DefineRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_defineRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DefineRole(childComplexity, args["input"].(model.DefineRoleInput)), true
 	case "Mutation.deleteCredential":
 		if e.ComplexityRoot.Mutation.DeleteCredential == nil {
 			break
@@ -681,6 +1150,89 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteProject(childComplexity, args["input"].(model.DeleteProjectInput)), true
+	case "Mutation.deleteRole":
+		if e.ComplexityRoot.Mutation.DeleteRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["input"].(model.DeleteRoleInput)), true
+	case "Mutation.grantAdmin":
+		if e.ComplexityRoot.Mutation.GrantAdmin == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_grantAdmin_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GrantAdmin(childComplexity, args["input"].(model.AdminInput)), true
+	case "Mutation.grantRole":
+		if e.ComplexityRoot.Mutation.GrantRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_grantRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GrantRole(childComplexity, args["input"].(model.RoleGrantInput)), true
+	case "Mutation.login":
+		if e.ComplexityRoot.Mutation.Login == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_login_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Login(childComplexity, args["input"].(model.LoginInput)), true
+	case "Mutation.logout":
+		if e.ComplexityRoot.Mutation.Logout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.revokeApiToken":
+		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeApiToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["input"].(model.RevokeAPITokenInput)), true
+	case "Mutation.revokeAdmin":
+		if e.ComplexityRoot.Mutation.RevokeAdmin == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeAdmin_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAdmin(childComplexity, args["input"].(model.AdminInput)), true
+	case "Mutation.revokeRole":
+		if e.ComplexityRoot.Mutation.RevokeRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeRole(childComplexity, args["input"].(model.RoleGrantInput)), true
 	case "Mutation.updateCredential":
 		if e.ComplexityRoot.Mutation.UpdateCredential == nil {
 			break
@@ -725,6 +1277,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["input"].(model.UpdateProjectInput)), true
+	case "Mutation.updateUser":
+		if e.ComplexityRoot.Mutation.UpdateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["input"].(model.UpdateUserInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -751,6 +1314,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Project.auditEvents":
+		if e.ComplexityRoot.Project.AuditEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Project_auditEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Project.AuditEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.AuditFilter)), true
 	case "Project.createdAt":
 		if e.ComplexityRoot.Project.CreatedAt == nil {
 			break
@@ -802,6 +1376,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.ID(childComplexity), true
+	case "Project.members":
+		if e.ComplexityRoot.Project.Members == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.Members(childComplexity), true
 	case "Project.name":
 		if e.ComplexityRoot.Project.Name == nil {
 			break
@@ -847,6 +1427,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProjectEdge.Node(childComplexity), true
 
+	case "Query.apiTokens":
+		if e.ComplexityRoot.Query.APITokens == nil {
+			break
+		}
+
+		args, err := ec.field_Query_apiTokens_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.APITokens(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.auditEvents":
+		if e.ComplexityRoot.Query.AuditEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.AuditFilter), args["projectId"].(*string)), true
 	case "Query.credential":
 		if e.ComplexityRoot.Query.Credential == nil {
 			break
@@ -947,6 +1549,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Projects(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.ProjectFilter)), true
+	case "Query.roles":
+		if e.ComplexityRoot.Query.Roles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Roles(childComplexity), true
 	case "Query.selectorPreview":
 		if e.ComplexityRoot.Query.SelectorPreview == nil {
 			break
@@ -958,6 +1566,81 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SelectorPreview(childComplexity, args["projectId"].(string), args["selector"].(string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.users":
+		if e.ComplexityRoot.Query.Users == nil {
+			break
+		}
+
+		args, err := ec.field_Query_users_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Users(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.UserFilter)), true
+	case "Query.viewer":
+		if e.ComplexityRoot.Query.Viewer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RevokeApiTokenPayload.token":
+		if e.ComplexityRoot.RevokeApiTokenPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeApiTokenPayload.Token(childComplexity), true
+
+	case "Role.builtIn":
+		if e.ComplexityRoot.Role.BuiltIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Role.BuiltIn(childComplexity), true
+	case "Role.description":
+		if e.ComplexityRoot.Role.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Role.Description(childComplexity), true
+	case "Role.name":
+		if e.ComplexityRoot.Role.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Role.Name(childComplexity), true
+	case "Role.permissions":
+		if e.ComplexityRoot.Role.Permissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Role.Permissions(childComplexity), true
+
+	case "RoleAssignment.project":
+		if e.ComplexityRoot.RoleAssignment.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleAssignment.Project(childComplexity), true
+	case "RoleAssignment.role":
+		if e.ComplexityRoot.RoleAssignment.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleAssignment.Role(childComplexity), true
+	case "RoleAssignment.user":
+		if e.ComplexityRoot.RoleAssignment.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleAssignment.User(childComplexity), true
+
+	case "RoleGrantPayload.assignment":
+		if e.ComplexityRoot.RoleGrantPayload.Assignment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleGrantPayload.Assignment(childComplexity), true
 
 	case "SelectorPreview.hosts":
 		if e.ComplexityRoot.SelectorPreview.Hosts == nil {
@@ -1000,6 +1683,107 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateProjectPayload.Project(childComplexity), true
 
+	case "UpdateUserPayload.user":
+		if e.ComplexityRoot.UpdateUserPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateUserPayload.User(childComplexity), true
+
+	case "User.createdAt":
+		if e.ComplexityRoot.User.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.CreatedAt(childComplexity), true
+	case "User.disabled":
+		if e.ComplexityRoot.User.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Disabled(childComplexity), true
+	case "User.displayName":
+		if e.ComplexityRoot.User.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.DisplayName(childComplexity), true
+	case "User.id":
+		if e.ComplexityRoot.User.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.ID(childComplexity), true
+	case "User.isAdmin":
+		if e.ComplexityRoot.User.IsAdmin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.IsAdmin(childComplexity), true
+	case "User.lastLoginAt":
+		if e.ComplexityRoot.User.LastLoginAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.LastLoginAt(childComplexity), true
+	case "User.username":
+		if e.ComplexityRoot.User.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Username(childComplexity), true
+
+	case "UserConnection.edges":
+		if e.ComplexityRoot.UserConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.Edges(childComplexity), true
+	case "UserConnection.pageInfo":
+		if e.ComplexityRoot.UserConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.PageInfo(childComplexity), true
+	case "UserConnection.totalCount":
+		if e.ComplexityRoot.UserConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.TotalCount(childComplexity), true
+
+	case "UserEdge.cursor":
+		if e.ComplexityRoot.UserEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserEdge.Cursor(childComplexity), true
+	case "UserEdge.node":
+		if e.ComplexityRoot.UserEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
+
+	case "Viewer.roles":
+		if e.ComplexityRoot.Viewer.Roles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.Roles(childComplexity), true
+	case "Viewer.token":
+		if e.ComplexityRoot.Viewer.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.Token(childComplexity), true
+	case "Viewer.user":
+		if e.ComplexityRoot.Viewer.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.User(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -1008,23 +1792,35 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
+		ec.unmarshalInputAdminInput,
+		ec.unmarshalInputAuditFilter,
+		ec.unmarshalInputChangePasswordInput,
+		ec.unmarshalInputCreateApiTokenInput,
 		ec.unmarshalInputCreateCredentialInput,
 		ec.unmarshalInputCreateHostGroupInput,
 		ec.unmarshalInputCreateHostInput,
 		ec.unmarshalInputCreateProjectInput,
+		ec.unmarshalInputCreateUserInput,
 		ec.unmarshalInputCredentialFilter,
+		ec.unmarshalInputDefineRoleInput,
 		ec.unmarshalInputDeleteCredentialInput,
 		ec.unmarshalInputDeleteHostGroupInput,
 		ec.unmarshalInputDeleteHostInput,
 		ec.unmarshalInputDeleteProjectInput,
+		ec.unmarshalInputDeleteRoleInput,
 		ec.unmarshalInputHostFilter,
 		ec.unmarshalInputHostGroupFilter,
 		ec.unmarshalInputLabelInput,
+		ec.unmarshalInputLoginInput,
 		ec.unmarshalInputProjectFilter,
+		ec.unmarshalInputRevokeApiTokenInput,
+		ec.unmarshalInputRoleGrantInput,
 		ec.unmarshalInputUpdateCredentialInput,
 		ec.unmarshalInputUpdateHostGroupInput,
 		ec.unmarshalInputUpdateHostInput,
 		ec.unmarshalInputUpdateProjectInput,
+		ec.unmarshalInputUpdateUserInput,
+		ec.unmarshalInputUserFilter,
 	)
 	first := true
 
@@ -1100,6 +1896,333 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../../schema/access.graphqls", Input: `# Identity and access: who is calling, what they may do, and the audit trail.
+#
+# Every root field declares who may call it, with exactly one of these
+# directives (a test fails for a root field that declares none):
+#
+#   @public           anyone, even without credentials (login)
+#   @authenticated    any signed-in user or API token
+#   @hasPermission    a permission, in the project the arguments point at
+#   @readable         the read permission of the object an ID argument names
+#
+# A caller who may not see a project gets NOT_FOUND for anything in it, as if
+# it did not exist; one who may see it but lacks the permission gets FORBIDDEN.
+
+"""
+Requires the read permission of the kind of the object whose ID is in the
+argument ` + "`" + `object` + "`" + ` (HOST_READ for a host, CREDENTIAL_READ for a credential, ...),
+in that object's project.
+"""
+directive @readable(object: String!) on FIELD_DEFINITION
+
+"Callable without credentials."
+directive @public on FIELD_DEFINITION
+
+"Callable by any authenticated user or token."
+directive @authenticated on FIELD_DEFINITION
+
+"""
+Requires ` + "`" + `permission` + "`" + `. Where it applies:
+- ` + "`" + `project` + "`" + `: the argument (a dotted path, e.g. "input.projectId") holding a project ID;
+- ` + "`" + `object` + "`" + `: the argument holding the ID of an object, whose project applies;
+- neither, on a field of a type: the project of the object the field belongs to;
+- neither, on a root field: system-wide (system permissions).
+"""
+directive @hasPermission(permission: Permission!, project: String, object: String) on FIELD_DEFINITION
+
+"What a role may do. System permissions (marked) are held only by admins."
+enum Permission {
+  PROJECT_READ
+  PROJECT_UPDATE
+  PROJECT_DELETE
+  HOST_READ
+  HOST_WRITE
+  HOSTGROUP_READ
+  HOSTGROUP_WRITE
+  "Credential descriptions only: no permission reveals a secret."
+  CREDENTIAL_READ
+  CREDENTIAL_WRITE
+  MEMBER_READ
+  MEMBER_MANAGE
+  AUDIT_READ
+  "System."
+  PROJECT_CREATE
+  "System."
+  USER_MANAGE
+  "System."
+  ROLE_MANAGE
+  "System: the whole audit trail."
+  SYSTEM_AUDIT_READ
+}
+
+"A local account."
+type User implements Node {
+  id: ID!
+  username: String!
+  displayName: String!
+  disabled: Boolean!
+  "Holds the system admin role."
+  isAdmin: Boolean!
+  createdAt: Time!
+  lastLoginAt: Time
+}
+
+type UserConnection {
+  edges: [UserEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type UserEdge {
+  cursor: String!
+  node: User!
+}
+
+input UserFilter {
+  search: String
+}
+
+"A named set of project permissions."
+type Role {
+  name: String!
+  description: String!
+  builtIn: Boolean!
+  permissions: [Permission!]!
+}
+
+"A role a user holds in a project (project is null for the system admin role)."
+type RoleAssignment {
+  user: User!
+  role: String!
+  project: Project
+}
+
+"The caller."
+type Viewer {
+  user: User!
+  "Set when the caller authenticated with an API token."
+  token: ApiToken
+  roles: [RoleAssignment!]!
+}
+
+"A personal access token. Its value is shown once, when it is created."
+type ApiToken implements Node {
+  id: ID!
+  name: String!
+  "The only project the token may act in, if limited."
+  project: Project
+  "The only role's permissions the token may use, if limited."
+  role: String
+  expiresAt: Time
+  createdAt: Time!
+  lastUsedAt: Time
+  revokedAt: Time
+}
+
+type ApiTokenConnection {
+  edges: [ApiTokenEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type ApiTokenEdge {
+  cursor: String!
+  node: ApiToken!
+}
+
+enum AuditOutcome {
+  "Authorized and done."
+  ALLOWED
+  "Refused: not authenticated or not permitted."
+  DENIED
+  "Authorized but failed (bad input, a conflict, ...)."
+  FAILED
+}
+
+"Who did what to which object, from where, and whether it was allowed."
+type AuditEvent {
+  id: ID!
+  at: Time!
+  "\"user:<id>\", or empty for an anonymous caller."
+  actorId: String!
+  actorName: String!
+  tokenId: String
+  action: String!
+  objectKind: String
+  objectId: String
+  projectId: String
+  outcome: AuditOutcome!
+  reason: String
+  clientAddr: String!
+  userAgent: String!
+}
+
+type AuditEventConnection {
+  edges: [AuditEventEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AuditEventEdge {
+  cursor: String!
+  node: AuditEvent!
+}
+
+input AuditFilter {
+  actorId: String
+  action: String
+  objectId: String
+  outcome: AuditOutcome
+  since: Time
+  until: Time
+}
+
+extend type Project {
+  "Who holds which role here."
+  members: [RoleAssignment!]! @hasPermission(permission: MEMBER_READ)
+  "This project's audit trail, newest first."
+  auditEvents(first: Int, after: String, filter: AuditFilter): AuditEventConnection! @hasPermission(permission: AUDIT_READ)
+}
+
+extend type Query {
+  "Who is calling."
+  viewer: Viewer! @authenticated
+  "Every user, so that owners can find whom to grant a role."
+  users(first: Int, after: String, filter: UserFilter): UserConnection! @authenticated
+  "The built-in and custom roles."
+  roles: [Role!]! @authenticated
+  "The caller's own API tokens."
+  apiTokens(first: Int, after: String): ApiTokenConnection! @authenticated
+  "The whole audit trail, newest first."
+  auditEvents(first: Int, after: String, filter: AuditFilter, projectId: ID): AuditEventConnection! @hasPermission(permission: SYSTEM_AUDIT_READ)
+}
+
+input LoginInput {
+  username: String!
+  password: String!
+}
+
+type LoginPayload {
+  user: User!
+  "The session (also set as an HTTP-only cookie) ends then unless used."
+  expiresAt: Time!
+}
+
+type LogoutPayload {
+  ok: Boolean!
+}
+
+input CreateUserInput {
+  username: String!
+  displayName: String
+  password: String!
+}
+
+type CreateUserPayload {
+  user: User!
+}
+
+input UpdateUserInput {
+  id: ID!
+  "Disabling ends the user's sessions; their API tokens stop working while disabled."
+  disabled: Boolean
+  "Sets a new password and ends the user's sessions."
+  password: String
+}
+
+type UpdateUserPayload {
+  user: User!
+}
+
+input ChangePasswordInput {
+  currentPassword: String!
+  newPassword: String!
+}
+
+type ChangePasswordPayload {
+  ok: Boolean!
+}
+
+input RoleGrantInput {
+  projectId: ID!
+  userId: ID!
+  role: String!
+}
+
+type RoleGrantPayload {
+  assignment: RoleAssignment!
+}
+
+input AdminInput {
+  userId: ID!
+}
+
+type AdminPayload {
+  user: User!
+}
+
+input DefineRoleInput {
+  "Lower-case; not a built-in role's name. Defining an existing custom role replaces its permissions."
+  name: String!
+  permissions: [Permission!]!
+}
+
+type DefineRolePayload {
+  role: Role!
+}
+
+input DeleteRoleInput {
+  name: String!
+}
+
+type DeleteRolePayload {
+  name: String!
+}
+
+input CreateApiTokenInput {
+  name: String!
+  "Limit the token to this project."
+  projectId: ID
+  "Limit the token to this role's permissions."
+  role: String
+  expiresAt: Time
+}
+
+type CreateApiTokenPayload {
+  token: ApiToken!
+  "The token's value: send it as ` + "`" + `Authorization: Bearer <secret>` + "`" + `. Shown only now."
+  secret: String!
+}
+
+input RevokeApiTokenInput {
+  id: ID!
+}
+
+type RevokeApiTokenPayload {
+  token: ApiToken!
+}
+
+extend type Mutation {
+  "Signs in with a password: sets the session cookie."
+  login(input: LoginInput!): LoginPayload! @public
+  "Ends the caller's console session."
+  logout: LogoutPayload! @authenticated
+  createUser(input: CreateUserInput!): CreateUserPayload! @hasPermission(permission: USER_MANAGE)
+  updateUser(input: UpdateUserInput!): UpdateUserPayload! @hasPermission(permission: USER_MANAGE)
+  changePassword(input: ChangePasswordInput!): ChangePasswordPayload! @authenticated
+  grantRole(input: RoleGrantInput!): RoleGrantPayload! @hasPermission(permission: MEMBER_MANAGE, project: "input.projectId")
+  revokeRole(input: RoleGrantInput!): RoleGrantPayload! @hasPermission(permission: MEMBER_MANAGE, project: "input.projectId")
+  grantAdmin(input: AdminInput!): AdminPayload! @hasPermission(permission: USER_MANAGE)
+  revokeAdmin(input: AdminInput!): AdminPayload! @hasPermission(permission: USER_MANAGE)
+  defineRole(input: DefineRoleInput!): DefineRolePayload! @hasPermission(permission: ROLE_MANAGE)
+  deleteRole(input: DeleteRoleInput!): DeleteRolePayload! @hasPermission(permission: ROLE_MANAGE)
+  "Creates a token for the caller; it can never exceed the caller's own rights."
+  createApiToken(input: CreateApiTokenInput!): CreateApiTokenPayload! @authenticated
+  "Revokes one of the caller's tokens (an admin may revoke anyone's)."
+  revokeApiToken(input: RevokeApiTokenInput!): RevokeApiTokenPayload! @authenticated
+}
+`, BuiltIn: false},
 	{Name: "../../schema/inventory.graphqls", Input: `"The operating system family of a host."
 enum OS {
   LINUX
@@ -1136,7 +2259,7 @@ type Host implements Node {
   "The executor plugin used when a step names none."
   defaultExecutor: String
   "The credential used when a step names none."
-  defaultCredential: Credential
+  defaultCredential: Credential @hasPermission(permission: CREDENTIAL_READ)
   createdAt: Time!
   updatedAt: Time!
 }
@@ -1170,7 +2293,7 @@ type HostGroup implements Node {
   "The canonical selector of a SELECTOR group; null for a STATIC one."
   selector: String
   "The hosts the group holds now (a selector is resolved at query time)."
-  members(first: Int, after: String): HostConnection!
+  members(first: Int, after: String): HostConnection! @hasPermission(permission: HOST_READ)
   createdAt: Time!
   updatedAt: Time!
 }
@@ -1246,14 +2369,14 @@ input CredentialFilter {
 }
 
 extend type Query {
-  host(id: ID!): Host
-  hosts(projectId: ID!, first: Int, after: String, filter: HostFilter): HostConnection!
-  hostGroup(id: ID!): HostGroup
-  hostGroups(projectId: ID!, first: Int, after: String, filter: HostGroupFilter): HostGroupConnection!
+  host(id: ID!): Host @hasPermission(permission: HOST_READ, object: "id")
+  hosts(projectId: ID!, first: Int, after: String, filter: HostFilter): HostConnection! @hasPermission(permission: HOST_READ, project: "projectId")
+  hostGroup(id: ID!): HostGroup @hasPermission(permission: HOSTGROUP_READ, object: "id")
+  hostGroups(projectId: ID!, first: Int, after: String, filter: HostGroupFilter): HostGroupConnection! @hasPermission(permission: HOSTGROUP_READ, project: "projectId")
   "Parses a label selector and lists the project's hosts it selects now."
-  selectorPreview(projectId: ID!, selector: String!, first: Int, after: String): SelectorPreview!
-  credential(id: ID!): Credential
-  credentials(projectId: ID!, first: Int, after: String, filter: CredentialFilter): CredentialConnection!
+  selectorPreview(projectId: ID!, selector: String!, first: Int, after: String): SelectorPreview! @hasPermission(permission: HOST_READ, project: "projectId")
+  credential(id: ID!): Credential @hasPermission(permission: CREDENTIAL_READ, object: "id")
+  credentials(projectId: ID!, first: Int, after: String, filter: CredentialFilter): CredentialConnection! @hasPermission(permission: CREDENTIAL_READ, project: "projectId")
 }
 
 input CreateHostInput {
@@ -1372,16 +2495,16 @@ type DeleteCredentialPayload {
 }
 
 extend type Mutation {
-  createHost(input: CreateHostInput!): CreateHostPayload!
-  updateHost(input: UpdateHostInput!): UpdateHostPayload!
-  deleteHost(input: DeleteHostInput!): DeleteHostPayload!
-  createHostGroup(input: CreateHostGroupInput!): CreateHostGroupPayload!
-  updateHostGroup(input: UpdateHostGroupInput!): UpdateHostGroupPayload!
-  deleteHostGroup(input: DeleteHostGroupInput!): DeleteHostGroupPayload!
-  createCredential(input: CreateCredentialInput!): CreateCredentialPayload!
-  updateCredential(input: UpdateCredentialInput!): UpdateCredentialPayload!
+  createHost(input: CreateHostInput!): CreateHostPayload! @hasPermission(permission: HOST_WRITE, project: "input.projectId")
+  updateHost(input: UpdateHostInput!): UpdateHostPayload! @hasPermission(permission: HOST_WRITE, object: "input.id")
+  deleteHost(input: DeleteHostInput!): DeleteHostPayload! @hasPermission(permission: HOST_WRITE, object: "input.id")
+  createHostGroup(input: CreateHostGroupInput!): CreateHostGroupPayload! @hasPermission(permission: HOSTGROUP_WRITE, project: "input.projectId")
+  updateHostGroup(input: UpdateHostGroupInput!): UpdateHostGroupPayload! @hasPermission(permission: HOSTGROUP_WRITE, object: "input.id")
+  deleteHostGroup(input: DeleteHostGroupInput!): DeleteHostGroupPayload! @hasPermission(permission: HOSTGROUP_WRITE, object: "input.id")
+  createCredential(input: CreateCredentialInput!): CreateCredentialPayload! @hasPermission(permission: CREDENTIAL_WRITE, project: "input.projectId")
+  updateCredential(input: UpdateCredentialInput!): UpdateCredentialPayload! @hasPermission(permission: CREDENTIAL_WRITE, object: "input.id")
   "A credential that is still some host's default is a CONFLICT."
-  deleteCredential(input: DeleteCredentialInput!): DeleteCredentialPayload!
+  deleteCredential(input: DeleteCredentialInput!): DeleteCredentialPayload! @hasPermission(permission: CREDENTIAL_WRITE, object: "input.id")
 }
 `, BuiltIn: false},
 	{Name: "../../schema/projects.graphqls", Input: `"The unit of ownership: every host, group, credential and job belongs to one project."
@@ -1391,9 +2514,9 @@ type Project implements Node {
   description: String!
   createdAt: Time!
   updatedAt: Time!
-  hosts(first: Int, after: String, filter: HostFilter): HostConnection!
-  hostGroups(first: Int, after: String, filter: HostGroupFilter): HostGroupConnection!
-  credentials(first: Int, after: String, filter: CredentialFilter): CredentialConnection!
+  hosts(first: Int, after: String, filter: HostFilter): HostConnection! @hasPermission(permission: HOST_READ)
+  hostGroups(first: Int, after: String, filter: HostGroupFilter): HostGroupConnection! @hasPermission(permission: HOSTGROUP_READ)
+  credentials(first: Int, after: String, filter: CredentialFilter): CredentialConnection! @hasPermission(permission: CREDENTIAL_READ)
 }
 
 type ProjectConnection {
@@ -1413,8 +2536,9 @@ input ProjectFilter {
 }
 
 extend type Query {
-  project(id: ID!): Project
-  projects(first: Int, after: String, filter: ProjectFilter): ProjectConnection!
+  project(id: ID!): Project @hasPermission(permission: PROJECT_READ, object: "id")
+  "The projects the caller may see."
+  projects(first: Int, after: String, filter: ProjectFilter): ProjectConnection! @authenticated
 }
 
 input CreateProjectInput {
@@ -1446,10 +2570,11 @@ type DeleteProjectPayload {
 }
 
 extend type Mutation {
-  createProject(input: CreateProjectInput!): CreateProjectPayload!
-  updateProject(input: UpdateProjectInput!): UpdateProjectPayload!
+  "The creator becomes the project's owner."
+  createProject(input: CreateProjectInput!): CreateProjectPayload! @hasPermission(permission: PROJECT_CREATE)
+  updateProject(input: UpdateProjectInput!): UpdateProjectPayload! @hasPermission(permission: PROJECT_UPDATE, object: "input.id")
   "Deletes an empty project; one that still holds hosts, groups or credentials is a CONFLICT."
-  deleteProject(input: DeleteProjectInput!): DeleteProjectPayload!
+  deleteProject(input: DeleteProjectInput!): DeleteProjectPayload! @hasPermission(permission: PROJECT_DELETE, object: "input.id")
 }
 `, BuiltIn: false},
 	{Name: "../../schema/schema.graphqls", Input: `# jobgraph's public API. Everything the web console does goes through it.
@@ -1483,7 +2608,7 @@ type PageInfo {
 
 type Query {
   "Any object by its ID."
-  node(id: ID!): Node
+  node(id: ID!): Node @readable(object: "id")
 }
 
 type Mutation
@@ -1497,6 +2622,130 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AdminPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_AdminPayload_user(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ApiToken_id(ctx, field)
+	case "name":
+		return ec.fieldContext_ApiToken_name(ctx, field)
+	case "project":
+		return ec.fieldContext_ApiToken_project(ctx, field)
+	case "role":
+		return ec.fieldContext_ApiToken_role(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ApiToken_expiresAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ApiToken_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_ApiToken_lastUsedAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ApiToken_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiToken", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiTokenConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ApiTokenConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ApiTokenConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ApiTokenConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiTokenConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiTokenEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ApiTokenEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ApiTokenEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiTokenEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditEvent_id(ctx, field)
+	case "at":
+		return ec.fieldContext_AuditEvent_at(ctx, field)
+	case "actorId":
+		return ec.fieldContext_AuditEvent_actorId(ctx, field)
+	case "actorName":
+		return ec.fieldContext_AuditEvent_actorName(ctx, field)
+	case "tokenId":
+		return ec.fieldContext_AuditEvent_tokenId(ctx, field)
+	case "action":
+		return ec.fieldContext_AuditEvent_action(ctx, field)
+	case "objectKind":
+		return ec.fieldContext_AuditEvent_objectKind(ctx, field)
+	case "objectId":
+		return ec.fieldContext_AuditEvent_objectId(ctx, field)
+	case "projectId":
+		return ec.fieldContext_AuditEvent_projectId(ctx, field)
+	case "outcome":
+		return ec.fieldContext_AuditEvent_outcome(ctx, field)
+	case "reason":
+		return ec.fieldContext_AuditEvent_reason(ctx, field)
+	case "clientAddr":
+		return ec.fieldContext_AuditEvent_clientAddr(ctx, field)
+	case "userAgent":
+		return ec.fieldContext_AuditEvent_userAgent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AuditEventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AuditEventEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ChangePasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_ChangePasswordPayload_ok(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChangePasswordPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateApiTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_CreateApiTokenPayload_token(ctx, field)
+	case "secret":
+		return ec.fieldContext_CreateApiTokenPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateApiTokenPayload", field.Name)
+}
 
 func (ec *executionContext) childFields_CreateCredentialPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1528,6 +2777,14 @@ func (ec *executionContext) childFields_CreateProjectPayload(ctx context.Context
 		return ec.fieldContext_CreateProjectPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_CreateUserPayload_user(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateUserPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Credential(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1578,6 +2835,14 @@ func (ec *executionContext) childFields_CredentialEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type CredentialEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_DefineRolePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "role":
+		return ec.fieldContext_DefineRolePayload_role(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DefineRolePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteCredentialPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedId":
@@ -1608,6 +2873,14 @@ func (ec *executionContext) childFields_DeleteProjectPayload(ctx context.Context
 		return ec.fieldContext_DeleteProjectPayload_deletedId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteRolePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_DeleteRolePayload_name(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteRolePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Host(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1716,6 +2989,24 @@ func (ec *executionContext) childFields_Label(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Label", field.Name)
 }
 
+func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_LoginPayload_user(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_LoginPayload_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LoginPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_LogoutPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_LogoutPayload_ok(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LogoutPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1748,6 +3039,10 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_hostGroups(ctx, field)
 	case "credentials":
 		return ec.fieldContext_Project_credentials(ctx, field)
+	case "members":
+		return ec.fieldContext_Project_members(ctx, field)
+	case "auditEvents":
+		return ec.fieldContext_Project_auditEvents(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Project", field.Name)
 }
@@ -1772,6 +3067,48 @@ func (ec *executionContext) childFields_ProjectEdge(ctx context.Context, field g
 		return ec.fieldContext_ProjectEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RevokeApiTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_RevokeApiTokenPayload_token(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeApiTokenPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Role_name(ctx, field)
+	case "description":
+		return ec.fieldContext_Role_description(ctx, field)
+	case "builtIn":
+		return ec.fieldContext_Role_builtIn(ctx, field)
+	case "permissions":
+		return ec.fieldContext_Role_permissions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Role", field.Name)
+}
+
+func (ec *executionContext) childFields_RoleAssignment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_RoleAssignment_user(ctx, field)
+	case "role":
+		return ec.fieldContext_RoleAssignment_role(ctx, field)
+	case "project":
+		return ec.fieldContext_RoleAssignment_project(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RoleAssignment", field.Name)
+}
+
+func (ec *executionContext) childFields_RoleGrantPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "assignment":
+		return ec.fieldContext_RoleGrantPayload_assignment(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RoleGrantPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SelectorPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1814,6 +3151,68 @@ func (ec *executionContext) childFields_UpdateProjectPayload(ctx context.Context
 		return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_UpdateUserPayload_user(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateUserPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_User_id(ctx, field)
+	case "username":
+		return ec.fieldContext_User_username(ctx, field)
+	case "displayName":
+		return ec.fieldContext_User_displayName(ctx, field)
+	case "disabled":
+		return ec.fieldContext_User_disabled(ctx, field)
+	case "isAdmin":
+		return ec.fieldContext_User_isAdmin(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_User_createdAt(ctx, field)
+	case "lastLoginAt":
+		return ec.fieldContext_User_lastLoginAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_UserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_UserConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_UserConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_UserConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_UserEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_UserEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_UserEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_Viewer_user(ctx, field)
+	case "token":
+		return ec.fieldContext_Viewer_token(ctx, field)
+	case "roles":
+		return ec.fieldContext_Viewer_roles(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

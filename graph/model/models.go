@@ -108,3 +108,83 @@ type CredentialConnection struct {
 	PageInfo *PageInfo
 	Count    Counter `json:"-"`
 }
+
+// ProjectScoped is an object that belongs to a project: the authorization
+// directive checks permissions on its fields in that project.
+type ProjectScoped interface {
+	ProjectScope() string
+}
+
+func (p Project) ProjectScope() string    { return p.ID }
+func (h Host) ProjectScope() string       { return h.ProjectID }
+func (g HostGroup) ProjectScope() string  { return g.ProjectID }
+func (c Credential) ProjectScope() string { return c.ProjectID }
+
+// User is the API view of a user. It has no field for the password hash.
+type User struct {
+	ID          string
+	Username    string
+	DisplayName string
+	Disabled    bool
+	CreatedAt   time.Time
+	LastLoginAt *time.Time
+}
+
+func (User) IsNode()         {}
+func (u User) GetID() string { return u.ID }
+
+// ApiToken is the API view of a personal access token; its value is
+// returned once, in CreateApiTokenPayload.secret, and never stored.
+type ApiToken struct {
+	ID         string
+	Name       string
+	Role       *string
+	ExpiresAt  *time.Time
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+	ProjectID  string `json:"-"`
+}
+
+func (ApiToken) IsNode()         {}
+func (t ApiToken) GetID() string { return t.ID }
+
+// RoleAssignment is a role a user holds in a project ("" for system-wide).
+type RoleAssignment struct {
+	Role      string
+	UserID    string `json:"-"`
+	ProjectID string `json:"-"`
+}
+
+// UserConnection is a page of users.
+type UserConnection struct {
+	Edges    []*UserEdge
+	PageInfo *PageInfo
+	Count    Counter `json:"-"`
+}
+
+// ApiTokenConnection is a page of API tokens.
+type ApiTokenConnection struct {
+	Edges    []*ApiTokenEdge
+	PageInfo *PageInfo
+	Count    Counter `json:"-"`
+}
+
+// UserEdge is one user in a UserConnection.
+type UserEdge struct {
+	Cursor string
+	Node   *User
+}
+
+// ApiTokenEdge is one token in an ApiTokenConnection.
+type ApiTokenEdge struct {
+	Cursor string
+	Node   *ApiToken
+}
+
+// AuditEventConnection is a page of audit events.
+type AuditEventConnection struct {
+	Edges    []*AuditEventEdge
+	PageInfo *PageInfo
+	Count    Counter `json:"-"`
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -15,6 +16,70 @@ import (
 type Node interface {
 	IsNode()
 	GetID() string
+}
+
+type AdminInput struct {
+	UserID string `json:"userId"`
+}
+
+type AdminPayload struct {
+	User *User `json:"user"`
+}
+
+// Who did what to which object, from where, and whether it was allowed.
+type AuditEvent struct {
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+	// "user:<id>", or empty for an anonymous caller.
+	ActorID    string       `json:"actorId"`
+	ActorName  string       `json:"actorName"`
+	TokenID    *string      `json:"tokenId,omitempty"`
+	Action     string       `json:"action"`
+	ObjectKind *string      `json:"objectKind,omitempty"`
+	ObjectID   *string      `json:"objectId,omitempty"`
+	ProjectID  *string      `json:"projectId,omitempty"`
+	Outcome    AuditOutcome `json:"outcome"`
+	Reason     *string      `json:"reason,omitempty"`
+	ClientAddr string       `json:"clientAddr"`
+	UserAgent  string       `json:"userAgent"`
+}
+
+type AuditEventEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEvent `json:"node"`
+}
+
+type AuditFilter struct {
+	ActorID  *string       `json:"actorId,omitempty"`
+	Action   *string       `json:"action,omitempty"`
+	ObjectID *string       `json:"objectId,omitempty"`
+	Outcome  *AuditOutcome `json:"outcome,omitempty"`
+	Since    *time.Time    `json:"since,omitempty"`
+	Until    *time.Time    `json:"until,omitempty"`
+}
+
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+type ChangePasswordPayload struct {
+	Ok bool `json:"ok"`
+}
+
+type CreateAPITokenInput struct {
+	Name string `json:"name"`
+	// Limit the token to this project.
+	ProjectID *string `json:"projectId,omitempty"`
+	// Limit the token to this role's permissions.
+	Role      *string    `json:"role,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+type CreateAPITokenPayload struct {
+	Token *ApiToken `json:"token"`
+	// The token's value: send it as `Authorization: Bearer <secret>`. Shown only now.
+	Secret string `json:"secret"`
 }
 
 type CreateCredentialInput struct {
@@ -74,6 +139,16 @@ type CreateProjectPayload struct {
 	Project *Project `json:"project"`
 }
 
+type CreateUserInput struct {
+	Username    string  `json:"username"`
+	DisplayName *string `json:"displayName,omitempty"`
+	Password    string  `json:"password"`
+}
+
+type CreateUserPayload struct {
+	User *User `json:"user"`
+}
+
 type CredentialEdge struct {
 	Cursor string      `json:"cursor"`
 	Node   *Credential `json:"node"`
@@ -82,6 +157,16 @@ type CredentialEdge struct {
 type CredentialFilter struct {
 	Search *string         `json:"search,omitempty"`
 	Kind   *CredentialKind `json:"kind,omitempty"`
+}
+
+type DefineRoleInput struct {
+	// Lower-case; not a built-in role's name. Defining an existing custom role replaces its permissions.
+	Name        string       `json:"name"`
+	Permissions []Permission `json:"permissions"`
+}
+
+type DefineRolePayload struct {
+	Role *Role `json:"role"`
 }
 
 type DeleteCredentialInput struct {
@@ -114,6 +199,14 @@ type DeleteProjectInput struct {
 
 type DeleteProjectPayload struct {
 	DeletedID string `json:"deletedId"`
+}
+
+type DeleteRoleInput struct {
+	Name string `json:"name"`
+}
+
+type DeleteRolePayload struct {
+	Name string `json:"name"`
 }
 
 type HostEdge struct {
@@ -151,6 +244,21 @@ type LabelInput struct {
 	Value string `json:"value"`
 }
 
+type LoginInput struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type LoginPayload struct {
+	User *User `json:"user"`
+	// The session (also set as an HTTP-only cookie) ends then unless used.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+type LogoutPayload struct {
+	Ok bool `json:"ok"`
+}
+
 type Mutation struct {
 }
 
@@ -174,6 +282,32 @@ type ProjectFilter struct {
 }
 
 type Query struct {
+}
+
+type RevokeAPITokenInput struct {
+	ID string `json:"id"`
+}
+
+type RevokeAPITokenPayload struct {
+	Token *ApiToken `json:"token"`
+}
+
+// A named set of project permissions.
+type Role struct {
+	Name        string       `json:"name"`
+	Description string       `json:"description"`
+	BuiltIn     bool         `json:"builtIn"`
+	Permissions []Permission `json:"permissions"`
+}
+
+type RoleGrantInput struct {
+	ProjectID string `json:"projectId"`
+	UserID    string `json:"userId"`
+	Role      string `json:"role"`
+}
+
+type RoleGrantPayload struct {
+	Assignment *RoleAssignment `json:"assignment"`
 }
 
 // What a label selector resolves to in a project right now.
@@ -235,6 +369,90 @@ type UpdateProjectInput struct {
 
 type UpdateProjectPayload struct {
 	Project *Project `json:"project"`
+}
+
+type UpdateUserInput struct {
+	ID string `json:"id"`
+	// Disabling ends the user's sessions; their API tokens stop working while disabled.
+	Disabled *bool `json:"disabled,omitempty"`
+	// Sets a new password and ends the user's sessions.
+	Password *string `json:"password,omitempty"`
+}
+
+type UpdateUserPayload struct {
+	User *User `json:"user"`
+}
+
+type UserFilter struct {
+	Search *string `json:"search,omitempty"`
+}
+
+// The caller.
+type Viewer struct {
+	User *User `json:"user"`
+	// Set when the caller authenticated with an API token.
+	Token *ApiToken         `json:"token,omitempty"`
+	Roles []*RoleAssignment `json:"roles"`
+}
+
+type AuditOutcome string
+
+const (
+	// Authorized and done.
+	AuditOutcomeAllowed AuditOutcome = "ALLOWED"
+	// Refused: not authenticated or not permitted.
+	AuditOutcomeDenied AuditOutcome = "DENIED"
+	// Authorized but failed (bad input, a conflict, ...).
+	AuditOutcomeFailed AuditOutcome = "FAILED"
+)
+
+var AllAuditOutcome = []AuditOutcome{
+	AuditOutcomeAllowed,
+	AuditOutcomeDenied,
+	AuditOutcomeFailed,
+}
+
+func (e AuditOutcome) IsValid() bool {
+	switch e {
+	case AuditOutcomeAllowed, AuditOutcomeDenied, AuditOutcomeFailed:
+		return true
+	}
+	return false
+}
+
+func (e AuditOutcome) String() string {
+	return string(e)
+}
+
+func (e *AuditOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuditOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuditOutcome", str)
+	}
+	return nil
+}
+
+func (e AuditOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuditOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuditOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type CredentialKind string
@@ -410,6 +628,95 @@ func (e *Os) UnmarshalJSON(b []byte) error {
 }
 
 func (e Os) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a role may do. System permissions (marked) are held only by admins.
+type Permission string
+
+const (
+	PermissionProjectRead    Permission = "PROJECT_READ"
+	PermissionProjectUpdate  Permission = "PROJECT_UPDATE"
+	PermissionProjectDelete  Permission = "PROJECT_DELETE"
+	PermissionHostRead       Permission = "HOST_READ"
+	PermissionHostWrite      Permission = "HOST_WRITE"
+	PermissionHostgroupRead  Permission = "HOSTGROUP_READ"
+	PermissionHostgroupWrite Permission = "HOSTGROUP_WRITE"
+	// Credential descriptions only: no permission reveals a secret.
+	PermissionCredentialRead  Permission = "CREDENTIAL_READ"
+	PermissionCredentialWrite Permission = "CREDENTIAL_WRITE"
+	PermissionMemberRead      Permission = "MEMBER_READ"
+	PermissionMemberManage    Permission = "MEMBER_MANAGE"
+	PermissionAuditRead       Permission = "AUDIT_READ"
+	// System.
+	PermissionProjectCreate Permission = "PROJECT_CREATE"
+	// System.
+	PermissionUserManage Permission = "USER_MANAGE"
+	// System.
+	PermissionRoleManage Permission = "ROLE_MANAGE"
+	// System: the whole audit trail.
+	PermissionSystemAuditRead Permission = "SYSTEM_AUDIT_READ"
+)
+
+var AllPermission = []Permission{
+	PermissionProjectRead,
+	PermissionProjectUpdate,
+	PermissionProjectDelete,
+	PermissionHostRead,
+	PermissionHostWrite,
+	PermissionHostgroupRead,
+	PermissionHostgroupWrite,
+	PermissionCredentialRead,
+	PermissionCredentialWrite,
+	PermissionMemberRead,
+	PermissionMemberManage,
+	PermissionAuditRead,
+	PermissionProjectCreate,
+	PermissionUserManage,
+	PermissionRoleManage,
+	PermissionSystemAuditRead,
+}
+
+func (e Permission) IsValid() bool {
+	switch e {
+	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead:
+		return true
+	}
+	return false
+}
+
+func (e Permission) String() string {
+	return string(e)
+}
+
+func (e *Permission) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Permission(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Permission", str)
+	}
+	return nil
+}
+
+func (e Permission) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Permission) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Permission) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
