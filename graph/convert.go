@@ -121,36 +121,37 @@ func pageInfo[T any](p core.Page[T]) *model.PageInfo {
 	return info
 }
 
-func toProjectConnection(p core.Page[project.Project], count model.Counter) *model.ProjectConnection {
-	c := &model.ProjectConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.ProjectEdge, len(p.Items))}
+// edges turns a page into connection edges.
+func edges[T, E any](p core.Page[T], edge func(cursor string, item T) E) []E {
+	out := make([]E, len(p.Items))
 	for i, item := range p.Items {
-		c.Edges[i] = &model.ProjectEdge{Cursor: p.Cursors[i], Node: toModelProject(item)}
+		out[i] = edge(p.Cursors[i], item)
 	}
-	return c
+	return out
+}
+
+func toProjectConnection(p core.Page[project.Project], count model.Counter) *model.ProjectConnection {
+	return &model.ProjectConnection{PageInfo: pageInfo(p), Count: count, Edges: edges(p, func(c string, item project.Project) *model.ProjectEdge {
+		return &model.ProjectEdge{Cursor: c, Node: toModelProject(item)}
+	})}
 }
 
 func toHostConnection(p core.Page[inventory.Host], count model.Counter) *model.HostConnection {
-	c := &model.HostConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.HostEdge, len(p.Items))}
-	for i, item := range p.Items {
-		c.Edges[i] = &model.HostEdge{Cursor: p.Cursors[i], Node: toModelHost(item)}
-	}
-	return c
+	return &model.HostConnection{PageInfo: pageInfo(p), Count: count, Edges: edges(p, func(c string, item inventory.Host) *model.HostEdge {
+		return &model.HostEdge{Cursor: c, Node: toModelHost(item)}
+	})}
 }
 
 func toHostGroupConnection(p core.Page[inventory.HostGroup], count model.Counter) *model.HostGroupConnection {
-	c := &model.HostGroupConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.HostGroupEdge, len(p.Items))}
-	for i, item := range p.Items {
-		c.Edges[i] = &model.HostGroupEdge{Cursor: p.Cursors[i], Node: toModelHostGroup(item)}
-	}
-	return c
+	return &model.HostGroupConnection{PageInfo: pageInfo(p), Count: count, Edges: edges(p, func(c string, item inventory.HostGroup) *model.HostGroupEdge {
+		return &model.HostGroupEdge{Cursor: c, Node: toModelHostGroup(item)}
+	})}
 }
 
 func toCredentialConnection(p core.Page[inventory.Credential], count model.Counter) *model.CredentialConnection {
-	c := &model.CredentialConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.CredentialEdge, len(p.Items))}
-	for i, item := range p.Items {
-		c.Edges[i] = &model.CredentialEdge{Cursor: p.Cursors[i], Node: toModelCredential(item)}
-	}
-	return c
+	return &model.CredentialConnection{PageInfo: pageInfo(p), Count: count, Edges: edges(p, func(c string, item inventory.Credential) *model.CredentialEdge {
+		return &model.CredentialEdge{Cursor: c, Node: toModelCredential(item)}
+	})}
 }
 
 // counter adapts a count function to a connection's lazy totalCount.
@@ -250,27 +251,21 @@ func auditFilterFromModel(f *model.AuditFilter) audit.Filter {
 }
 
 func toUserConnection(p core.Page[identity.User], count model.Counter) *model.UserConnection {
-	c := &model.UserConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.UserEdge, len(p.Items))}
-	for i, item := range p.Items {
-		c.Edges[i] = &model.UserEdge{Cursor: p.Cursors[i], Node: toModelUser(item)}
-	}
-	return c
+	return &model.UserConnection{PageInfo: pageInfo(p), Count: count, Edges: edges(p, func(c string, item identity.User) *model.UserEdge {
+		return &model.UserEdge{Cursor: c, Node: toModelUser(item)}
+	})}
 }
 
 func toTokenConnection(p core.Page[identity.Token], count model.Counter) *model.ApiTokenConnection {
-	c := &model.ApiTokenConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.ApiTokenEdge, len(p.Items))}
-	for i, item := range p.Items {
-		c.Edges[i] = &model.ApiTokenEdge{Cursor: p.Cursors[i], Node: toModelToken(item)}
-	}
-	return c
+	return &model.ApiTokenConnection{PageInfo: pageInfo(p), Count: count, Edges: edges(p, func(c string, item identity.Token) *model.ApiTokenEdge {
+		return &model.ApiTokenEdge{Cursor: c, Node: toModelToken(item)}
+	})}
 }
 
 func toAuditConnection(p core.Page[audit.Event], count model.Counter) *model.AuditEventConnection {
-	c := &model.AuditEventConnection{PageInfo: pageInfo(p), Count: count, Edges: make([]*model.AuditEventEdge, len(p.Items))}
-	for i, item := range p.Items {
-		c.Edges[i] = &model.AuditEventEdge{Cursor: p.Cursors[i], Node: toModelAuditEvent(item)}
-	}
-	return c
+	return &model.AuditEventConnection{PageInfo: pageInfo(p), Count: count, Edges: edges(p, func(c string, item audit.Event) *model.AuditEventEdge {
+		return &model.AuditEventEdge{Cursor: c, Node: toModelAuditEvent(item)}
+	})}
 }
 
 // countPages counts a list that its service can only page through (lists

@@ -11,11 +11,7 @@ import (
 
 // Project is the resolver for the project field.
 func (r *credentialResolver) Project(ctx context.Context, obj *model.Credential) (*model.Project, error) {
-	p, err := r.loadersFor(ctx).project.Load(ctx, obj.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	return toModelProject(p), nil
+	return r.projectByID(ctx, obj.ProjectID)
 }
 
 // TotalCount is the resolver for the totalCount field.
@@ -25,11 +21,7 @@ func (r *credentialConnectionResolver) TotalCount(ctx context.Context, obj *mode
 
 // Project is the resolver for the project field.
 func (r *hostResolver) Project(ctx context.Context, obj *model.Host) (*model.Project, error) {
-	p, err := r.loadersFor(ctx).project.Load(ctx, obj.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	return toModelProject(p), nil
+	return r.projectByID(ctx, obj.ProjectID)
 }
 
 // DefaultCredential is the resolver for the defaultCredential field.
@@ -51,11 +43,7 @@ func (r *hostConnectionResolver) TotalCount(ctx context.Context, obj *model.Host
 
 // Project is the resolver for the project field.
 func (r *hostGroupResolver) Project(ctx context.Context, obj *model.HostGroup) (*model.Project, error) {
-	p, err := r.loadersFor(ctx).project.Load(ctx, obj.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	return toModelProject(p), nil
+	return r.projectByID(ctx, obj.ProjectID)
 }
 
 // Members is the resolver for the members field.
