@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test check fmt vet generate check-generated clean
+.PHONY: all build run test check fmt vet generate check-generated proto clean
 
 all: build
 
@@ -37,6 +37,16 @@ generate:
 
 check-generated: generate
 	@git diff --exit-code -- graph gqlgen.yml || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
+
+## proto: regenerate the plugin protocol's Go code (needs protoc: apt-get install protobuf-compiler)
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+proto:
+	GOBIN=$(CURDIR)/bin/tools $(GO) install $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
+	protoc --plugin=protoc-gen-go=bin/tools/protoc-gen-go --plugin=protoc-gen-go-grpc=bin/tools/protoc-gen-go-grpc \
+		--go_out=. --go_opt=module=github.com/jobgraph/jobgraph \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/jobgraph/jobgraph \
+		plugins/proto/executor/v1/executor.proto
 
 clean:
 	rm -rf bin

@@ -1,0 +1,148 @@
+package sdk
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/jobgraph/jobgraph/plugins/proto/executor/v1"
+)
+
+// MaxChunk is the largest log chunk sent in one event; longer writes are
+// split.
+const MaxChunk = 64 << 10
+
+// server serves an Executor over the protocol, inside the plugin process.
+type server struct {
+	pb.UnimplementedExecutorServer
+	impl Executor
+
+	mu      sync.Mutex
+	running map[string]context.CancelFunc // by task ID, for Cancel
+}
+
+func newServer(impl Executor) *server {
+	return &server{impl: impl, running: map[string]context.CancelFunc{}}
+}
+
+func (s *server) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+	info, err := s.impl.Describe(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "describe: %v", err)
+	}
+	return infoToProto(info), nil
+}
+
+func (s *server) Validate(ctx context.Context, req *pb.ValidateRequest) (*pb.ValidateResponse, error) {
+	v, ok := s.impl.(Validator)
+	if !ok {
+		return &pb.ValidateResponse{}, nil
+	}
+	errs, err := v.Validate(ctx, validateFromProto(req))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "validate: %v", err)
+	}
+	return fieldErrorsToProto(errs), nil
+}
+
+func (s *server) Cancel(_ context.Context, req *pb.CancelRequest) (*pb.CancelResponse, error) {
+	s.mu.Lock()
+	cancel := s.running[req.GetTaskId()]
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return &pb.CancelResponse{}, nil
+}
+
+func (s *server) Execute(req *pb.ExecuteRequest, stream pb.Executor_ExecuteServer) error {
+	task := taskFromProto(req)
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	if task.Timeout > 0 {
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, task.Timeout)
+		defer c2()
+	}
+	s.mu.Lock()
+	if _, dup := s.running[task.ID]; dup {
+		s.mu.Unlock()
+		return status.Errorf(codes.AlreadyExists, "task %s is already running", task.ID)
+	}
+	s.running[task.ID] = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, task.ID)
+		s.mu.Unlock()
+	}()
+
+	out := &streamOutput{send: stream.Send}
+	res, err := s.impl.Execute(ctx, task, out)
+	return out.finish(resultOf(ctx, res, err))
+}
+
+// streamOutput turns Output calls into numbered events on the stream.
+type streamOutput struct {
+	mu   sync.Mutex
+	seq  uint64
+	send func(*pb.ExecuteEvent) error
+	err  error // the first send error: the host is gone
+	done bool
+}
+
+func (o *streamOutput) emit(ev *pb.ExecuteEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil || o.done {
+		return
+	}
+	o.seq++
+	ev.Seq = o.seq
+	o.err = o.send(ev)
+}
+
+func (o *streamOutput) finish(r Result) error {
+	o.emit(&pb.ExecuteEvent{Event: &pb.ExecuteEvent_Result{Result: resultToProto(r)}})
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.done = true
+	return o.err
+}
+
+func (o *streamOutput) Stdout() io.Writer { return &logWriter{o, pb.LogStream_LOG_STREAM_STDOUT} }
+func (o *streamOutput) Stderr() io.Writer { return &logWriter{o, pb.LogStream_LOG_STREAM_STDERR} }
+
+func (o *streamOutput) Progress(percent int, message string) {
+	percent = max(0, min(100, percent))
+	o.emit(&pb.ExecuteEvent{Event: &pb.ExecuteEvent_Progress{Progress: &pb.Progress{Percent: uint32(percent), Message: message}}})
+}
+
+func (o *streamOutput) SetOutput(name, value string) {
+	o.emit(&pb.ExecuteEvent{Event: &pb.ExecuteEvent_Output{Output: &pb.OutputVar{Name: name, Value: value}}})
+}
+
+type logWriter struct {
+	o      *streamOutput
+	stream pb.LogStream
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	for rest := p; len(rest) > 0; {
+		n := min(len(rest), MaxChunk)
+		chunk := make([]byte, n) // the caller may reuse p
+		copy(chunk, rest[:n])
+		w.o.emit(&pb.ExecuteEvent{Event: &pb.ExecuteEvent_Log{Log: &pb.LogChunk{Stream: w.stream, Data: chunk}}})
+		rest = rest[n:]
+	}
+	w.o.mu.Lock()
+	err := w.o.err
+	w.o.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
