@@ -140,6 +140,13 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	return b
 }
 
+// withToken returns a bundle over the same server and services whose do, ok,
+// fails, post and get send token instead ("" sends no credentials). It
+// keeps its own record of response bodies.
+func (b *testBundle) withToken(token string) *testBundle {
+	return &testBundle{store: b.store, inv: b.inv, ids: b.ids, authz: b.authz, srv: b.srv, log: b.log, token: token}
+}
+
 // cheapHash keeps password hashing fast in tests.
 var cheapHash = identity.HashParams{Memory: 1024, Time: 1, Threads: 1}
 

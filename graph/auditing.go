@@ -76,6 +76,8 @@ func (r *Resolver) auditEvent(ctx context.Context, action string) audit.Event {
 		}
 		if pid, _ := input["projectId"].(string); pid != "" {
 			ev.ProjectID = pid
+		} else if ev.ObjectID != "" {
+			ev.ProjectID = r.projectOf(ctx, ev.ObjectID)
 		}
 		if ev.ActorID == "" {
 			// A failed login names who it tried to be.
@@ -83,6 +85,26 @@ func (r *Resolver) auditEvent(ctx context.Context, action string) audit.Event {
 		}
 	}
 	return ev
+}
+
+// projectOf returns the project of the object an action names by ID, or ""
+// if it has none or does not exist. It is looked up before the action runs:
+// a delete's payload names no object, and a refused action none either, yet
+// both belong in the project's own trail (Project.auditEvents).
+func (r *Resolver) projectOf(ctx context.Context, id string) string {
+	kind := core.KindOf(id)
+	if core.CheckID("id", kind, id) != nil {
+		return "" // malformed: the action fails on it
+	}
+	switch kind {
+	case core.KindProject:
+		return id
+	case core.KindHost, core.KindHostGroup, core.KindCredential:
+		if pid, err := r.authz.ProjectOf(ctx, id); err == nil {
+			return pid
+		}
+	}
+	return ""
 }
 
 func variables(ctx context.Context) map[string]any {

@@ -275,6 +275,12 @@ func (a *Authorizer) CheckObject(ctx context.Context, s Subject, id string, p Pe
 	return nil
 }
 
+// ProjectOf returns the project that the object with ID id belongs to (a
+// project's own ID for a project), or a *core.NotFoundError.
+func (a *Authorizer) ProjectOf(ctx context.Context, id string) (string, error) {
+	return a.store.ProjectOf(ctx, id)
+}
+
 // DeniedError reports a missing permission. It Is core.ErrForbidden.
 type DeniedError struct {
 	Permission Permission

@@ -1,0 +1,785 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/jobgraph/jobgraph/core/identity"
+	"github.com/jobgraph/jobgraph/core/store"
+	"github.com/jobgraph/jobgraph/core/store/storetest"
+	"github.com/jobgraph/jobgraph/graph"
+	"github.com/jobgraph/jobgraph/graph/generated"
+	"github.com/jobgraph/jobgraph/rbac"
+)
+
+// authzLevel says who may call a root field. The levels make the
+// permission matrix, which documents who may call each root field of the
+// schema.
+//
+// Every root field declares one of @public, @authenticated, @hasPermission
+// or @readable (schema/access.graphqls), and has one row in authzRows, which
+// gives it a level. The level fixes what each kind of caller gets:
+//
+//	level          admin  owner      operator   viewer     outsider   anonymous
+//	public         ok     ok         ok         ok         ok         ok
+//	authenticated  ok     ok         ok         ok         ok         UNAUTHENTICATED
+//	projectRead    ok     ok         ok         ok         NOT_FOUND  UNAUTHENTICATED
+//	projectWrite   ok     ok         FORBIDDEN  FORBIDDEN  NOT_FOUND  UNAUTHENTICATED
+//	system         ok     FORBIDDEN  FORBIDDEN  FORBIDDEN  FORBIDDEN  UNAUTHENTICATED
+//
+// The callers: admin holds the system admin role and no project role;
+// owner, operator and viewer hold that built-in role in project P, where
+// every row acts; outsider owns another project, Q, only; anonymous sends
+// no credentials. A caller who may not see P gets NOT_FOUND, as if P did not
+// exist; one who may see it but lacks the permission gets FORBIDDEN.
+//
+// "ok" means the response carries no UNAUTHENTICATED, FORBIDDEN or NOT_FOUND
+// error. The rows prepare their objects so that an allowed call succeeds
+// outright; a row may list codes its own failures are allowed to carry.
+//
+// The levels, field by field:
+//
+//	public         login
+//	authenticated  viewer, users, roles, apiTokens, projects, logout,
+//	               changePassword, createApiToken, revokeApiToken (the last
+//	               four act on the caller's own account)
+//	projectRead    node, project, host, hosts, hostGroup, hostGroups,
+//	               selectorPreview, credential, credentials (the read
+//	               permissions every built-in role holds)
+//	projectWrite   updateProject, deleteProject, create/update/delete of
+//	               hosts, host groups and credentials, grantRole, revokeRole
+//	               (permissions only the owner role holds)
+//	system         createProject, createUser, updateUser, grantAdmin,
+//	               revokeAdmin, defineRole, deleteRole, auditEvents
+//	               (system permissions: admins only)
+//
+// Fields of object types that carry @hasPermission (Project.hosts,
+// Host.defaultCredential, ...) are checked in the project of their object,
+// and are covered by TestAuthzNestedFields.
+type authzLevel int
+
+const (
+	levelPublic authzLevel = iota
+	levelAuthenticated
+	levelProjectRead
+	levelProjectWrite
+	levelSystem
+)
+
+func (l authzLevel) String() string {
+	return [...]string{"public", "authenticated", "projectRead", "projectWrite", "system"}[l]
+}
+
+type callerKind int
+
+const (
+	callerAdmin callerKind = iota
+	callerOwner
+	callerOperator
+	callerViewer
+	callerOutsider
+	callerAnonymous
+)
+
+func (k callerKind) String() string {
+	return [...]string{"admin", "owner", "operator", "viewer", "outsider", "anonymous"}[k]
+}
+
+// expectedCode is the matrix above: the code a caller of kind k gets from a
+// field of level l, "" when the call is allowed.
+func expectedCode(l authzLevel, k callerKind) string {
+	switch {
+	case l == levelPublic:
+		return ""
+	case k == callerAnonymous:
+		return graph.CodeUnauthenticated
+	case l == levelAuthenticated:
+		return ""
+	case l == levelSystem:
+		if k == callerAdmin {
+			return ""
+		}
+		return graph.CodeForbidden
+	case k == callerAdmin:
+		return ""
+	case k == callerOutsider:
+		return graph.CodeNotFound
+	case l == levelProjectRead, k == callerOwner:
+		return ""
+	}
+	return graph.CodeForbidden
+}
+
+// authzRow is one root field of the matrix.
+type authzRow struct {
+	field string // "Query.project"
+	level authzLevel
+	query string
+	// vars prepares what the call needs, fresh for each caller where the
+	// call consumes or changes it.
+	vars func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any
+	// accept lists codes an allowed call may fail with for its own reasons.
+	accept []string
+}
+
+func authzNoVars(*testing.T, *authzFixture, *authzCaller) map[string]any { return nil }
+
+// authzRows is the matrix, one row per root field. A new root field needs a
+// row here, and a directive in the schema: TestAuthzMatrixCoversSchema says
+// so.
+func authzRows() []authzRow {
+	inP := func(kv ...any) func(*testing.T, *authzFixture, *authzCaller) map[string]any {
+		return func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+			in := map[string]any{"projectId": fx.p}
+			for i := 0; i < len(kv); i += 2 {
+				in[kv[i].(string)] = kv[i+1]
+			}
+			return map[string]any{"in": in}
+		}
+	}
+	id := func(pick func(fx *authzFixture) string) func(*testing.T, *authzFixture, *authzCaller) map[string]any {
+		return func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+			return map[string]any{"id": pick(fx)}
+		}
+	}
+	return []authzRow{
+		// ---- Query ----
+		{field: "Query.node", level: levelProjectRead, query: `query($id: ID!) { node(id: $id) { id } }`,
+			vars: id(func(fx *authzFixture) string { return fx.host })},
+		{field: "Query.project", level: levelProjectRead, query: `query($id: ID!) { project(id: $id) { id name } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.projects", level: levelAuthenticated, query: `{ projects { totalCount } }`, vars: authzNoVars},
+		{field: "Query.host", level: levelProjectRead, query: `query($id: ID!) { host(id: $id) { id } }`,
+			vars: id(func(fx *authzFixture) string { return fx.host })},
+		{field: "Query.hosts", level: levelProjectRead, query: `query($id: ID!) { hosts(projectId: $id) { totalCount } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.hostGroup", level: levelProjectRead, query: `query($id: ID!) { hostGroup(id: $id) { id } }`,
+			vars: id(func(fx *authzFixture) string { return fx.group })},
+		{field: "Query.hostGroups", level: levelProjectRead, query: `query($id: ID!) { hostGroups(projectId: $id) { totalCount } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.selectorPreview", level: levelProjectRead,
+			query: `query($id: ID!) { selectorPreview(projectId: $id, selector: "env") { selector } }`,
+			vars:  id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.credential", level: levelProjectRead, query: `query($id: ID!) { credential(id: $id) { id } }`,
+			vars: id(func(fx *authzFixture) string { return fx.cred })},
+		{field: "Query.credentials", level: levelProjectRead, query: `query($id: ID!) { credentials(projectId: $id) { totalCount } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.viewer", level: levelAuthenticated, query: `{ viewer { user { id username } roles { role } } }`, vars: authzNoVars},
+		{field: "Query.users", level: levelAuthenticated, query: `{ users { totalCount } }`, vars: authzNoVars},
+		{field: "Query.roles", level: levelAuthenticated, query: `{ roles { name } }`, vars: authzNoVars},
+		{field: "Query.apiTokens", level: levelAuthenticated, query: `{ apiTokens { totalCount edges { node { id name } } } }`, vars: authzNoVars},
+		{field: "Query.auditEvents", level: levelSystem, query: `{ auditEvents(first: 1) { totalCount } }`, vars: authzNoVars},
+
+		// ---- Mutation: projects ----
+		{field: "Mutation.createProject", level: levelSystem,
+			query: `mutation($in: CreateProjectInput!) { createProject(input: $in) { project { id } } }`,
+			vars: func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"name": fx.uniq("prj")}}
+			}},
+		{field: "Mutation.updateProject", level: levelProjectWrite,
+			query: `mutation($id: ID!) { updateProject(input: {id: $id, description: "touched"}) { project { id } } }`,
+			vars:  id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Mutation.deleteProject", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteProject(input: {id: $id}) { deletedId } }`,
+			// A fresh, empty project where every caller holds the role it holds in P.
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newProject(t)}
+			}},
+
+		// ---- Mutation: inventory ----
+		{field: "Mutation.createHost", level: levelProjectWrite,
+			query: `mutation($in: CreateHostInput!) { createHost(input: $in) { host { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				return inP("name", fx.uniq("host"), "address", "10.0.0.9")(t, fx, c)
+			}},
+		{field: "Mutation.updateHost", level: levelProjectWrite,
+			query: `mutation($id: ID!) { updateHost(input: {id: $id, port: 2222}) { host { id } } }`,
+			vars:  id(func(fx *authzFixture) string { return fx.host })},
+		{field: "Mutation.deleteHost", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteHost(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				h := fx.b.createHost(t, map[string]any{"projectId": fx.p, "name": fx.uniq("doomed"), "address": "10.0.0.10"})
+				return map[string]any{"id": h["id"]}
+			}},
+		{field: "Mutation.createHostGroup", level: levelProjectWrite,
+			query: `mutation($in: CreateHostGroupInput!) { createHostGroup(input: $in) { hostGroup { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				return inP("name", fx.uniq("group"), "selector", "env=prod")(t, fx, c)
+			}},
+		{field: "Mutation.updateHostGroup", level: levelProjectWrite,
+			query: `mutation($id: ID!) { updateHostGroup(input: {id: $id, description: "touched"}) { hostGroup { id } } }`,
+			vars:  id(func(fx *authzFixture) string { return fx.group })},
+		{field: "Mutation.deleteHostGroup", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteHostGroup(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				g := fx.b.createGroup(t, map[string]any{"projectId": fx.p, "name": fx.uniq("doomed"), "selector": "env"})
+				return map[string]any{"id": g["id"]}
+			}},
+		{field: "Mutation.createCredential", level: levelProjectWrite,
+			query: `mutation($in: CreateCredentialInput!) { createCredential(input: $in) { credential { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				return inP("name", fx.uniq("cred"), "kind", "TOKEN", "secret", "s3cret")(t, fx, c)
+			}},
+		{field: "Mutation.updateCredential", level: levelProjectWrite,
+			query: `mutation($id: ID!) { updateCredential(input: {id: $id, description: "touched"}) { credential { id } } }`,
+			vars:  id(func(fx *authzFixture) string { return fx.cred })},
+		{field: "Mutation.deleteCredential", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteCredential(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				c := fx.b.createCredential(t, map[string]any{"projectId": fx.p, "name": fx.uniq("doomed"), "kind": "TOKEN", "secret": "s"})
+				return map[string]any{"id": c["id"]}
+			}},
+
+		// ---- Mutation: access ----
+		{field: "Mutation.login", level: levelPublic,
+			query: `mutation($in: LoginInput!) { login(input: $in) { user { username } expiresAt } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				u := fx.newUser(t)
+				return map[string]any{"in": map[string]any{"username": u.username, "password": u.password}}
+			}},
+		{field: "Mutation.logout", level: levelAuthenticated, query: `mutation { logout { ok } }`, vars: authzNoVars},
+		{field: "Mutation.createUser", level: levelSystem,
+			query: `mutation($in: CreateUserInput!) { createUser(input: $in) { user { id } } }`,
+			vars: func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"username": fx.uniq("user"), "password": "correct-horse-1"}}
+			}},
+		{field: "Mutation.updateUser", level: levelSystem,
+			query: `mutation($id: ID!) { updateUser(input: {id: $id, disabled: false}) { user { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newUser(t).userID}
+			}},
+		{field: "Mutation.changePassword", level: levelAuthenticated,
+			query: `mutation($in: ChangePasswordInput!) { changePassword(input: $in) { ok } }`,
+			// The caller's real password, set again: the caller's tokens
+			// keep working (only sessions end), and so do later rows.
+			vars: func(_ *testing.T, _ *authzFixture, c *authzCaller) map[string]any {
+				pw := c.password
+				if pw == "" {
+					pw = "anonymous-has-none"
+				}
+				return map[string]any{"in": map[string]any{"currentPassword": pw, "newPassword": pw}}
+			}},
+		{field: "Mutation.grantRole", level: levelProjectWrite,
+			query: `mutation($in: RoleGrantInput!) { grantRole(input: $in) { assignment { role } } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				return inP("userId", fx.newUser(t).userID, "role", rbac.RoleViewer)(t, fx, c)
+			}},
+		{field: "Mutation.revokeRole", level: levelProjectWrite,
+			query: `mutation($in: RoleGrantInput!) { revokeRole(input: $in) { assignment { role } } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				u := fx.newUser(t)
+				require.NoError(t, fx.b.authz.Assign(context.Background(), u.userID, fx.p, rbac.RoleViewer))
+				return inP("userId", u.userID, "role", rbac.RoleViewer)(t, fx, c)
+			}},
+		{field: "Mutation.grantAdmin", level: levelSystem,
+			query: `mutation($id: ID!) { grantAdmin(input: {userId: $id}) { user { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newUser(t).userID}
+			}},
+		{field: "Mutation.revokeAdmin", level: levelSystem,
+			query: `mutation($id: ID!) { revokeAdmin(input: {userId: $id}) { user { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				u := fx.newUser(t)
+				require.NoError(t, fx.b.authz.GrantAdmin(context.Background(), u.userID))
+				return map[string]any{"id": u.userID}
+			}},
+		{field: "Mutation.defineRole", level: levelSystem,
+			query: `mutation($in: DefineRoleInput!) { defineRole(input: $in) { role { name } } }`,
+			vars: func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"name": fx.uniq("role"), "permissions": []string{"HOST_READ"}}}
+			}},
+		{field: "Mutation.deleteRole", level: levelSystem,
+			query: `mutation($name: String!) { deleteRole(input: {name: $name}) { name } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				name := fx.uniq("role")
+				_, err := fx.b.authz.DefineRole(context.Background(), name, []rbac.Permission{rbac.HostRead})
+				require.NoError(t, err)
+				return map[string]any{"name": name}
+			}},
+		{field: "Mutation.createApiToken", level: levelAuthenticated,
+			query: `mutation($in: CreateApiTokenInput!) { createApiToken(input: $in) { token { id } secret } }`,
+			vars: func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"name": fx.uniq("token")}}
+			}},
+		{field: "Mutation.revokeApiToken", level: levelAuthenticated,
+			query: `mutation($id: ID!) { revokeApiToken(input: {id: $id}) { token { id revokedAt } } }`,
+			// One of the caller's own tokens (the admin's for anonymous).
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				owner := c.userID
+				if owner == "" {
+					owner = fx.callers[callerAdmin].userID
+				}
+				tok, _, err := fx.b.ids.CreateToken(context.Background(), identity.CreateTokenInput{UserID: owner, Name: fx.uniq("token")})
+				require.NoError(t, err)
+				return map[string]any{"id": tok.ID}
+			}},
+	}
+}
+
+// authzCaller is one user of the fixture, with an API token of theirs.
+type authzCaller struct {
+	kind     callerKind
+	userID   string
+	username string
+	password string
+	token    string // "" for anonymous
+}
+
+// authzFixture is one server, and the projects and callers of the matrix.
+type authzFixture struct {
+	b *testBundle
+	// p is where the rows act; q is the outsider's project.
+	p, q string
+	// host (whose default credential is cred), group (a static group
+	// holding host) and cred are in P.
+	host, group, cred string
+	callers           []*authzCaller // indexed by callerKind
+	seq               atomic.Int64
+}
+
+func newAuthzFixture(t *testing.T, s *store.Store) *authzFixture {
+	t.Helper()
+	fx := &authzFixture{b: setup(t, s)}
+	ctx := context.Background()
+	fx.p = fx.b.createProject(t, "p")
+	fx.q = fx.b.createProject(t, "q")
+	fx.cred = str(t, fx.b.createCredential(t, map[string]any{"projectId": fx.p, "name": "c", "kind": "TOKEN", "secret": "s"}), "id")
+	fx.host = str(t, fx.b.createHost(t, map[string]any{"projectId": fx.p, "name": "h", "address": "10.0.0.1",
+		"labels": lbl("env", "prod"), "defaultCredentialId": fx.cred}), "id")
+	fx.group = str(t, fx.b.createGroup(t, map[string]any{"projectId": fx.p, "name": "g", "hostIds": []any{fx.host}}), "id")
+
+	for k := callerAdmin; k <= callerAnonymous; k++ {
+		c := &authzCaller{kind: k}
+		if k != callerAnonymous {
+			c = fx.newUser(t)
+			c.kind = k
+			_, c.token, _ = createTestToken(t, fx.b, c.userID, identity.CreateTokenInput{})
+		}
+		fx.callers = append(fx.callers, c)
+	}
+	require.NoError(t, fx.b.authz.GrantAdmin(ctx, fx.callers[callerAdmin].userID))
+	fx.grantRoles(t, fx.p)
+	require.NoError(t, fx.b.authz.Assign(ctx, fx.callers[callerOutsider].userID, fx.q, rbac.RoleOwner))
+	return fx
+}
+
+// grantRoles gives owner, operator and viewer their roles in project id.
+func (fx *authzFixture) grantRoles(t *testing.T, id string) {
+	t.Helper()
+	for k, role := range map[callerKind]string{callerOwner: rbac.RoleOwner, callerOperator: rbac.RoleOperator, callerViewer: rbac.RoleViewer} {
+		require.NoError(t, fx.b.authz.Assign(context.Background(), fx.callers[k].userID, id, role))
+	}
+}
+
+// uniq returns a new name, valid for anything that has one.
+func (fx *authzFixture) uniq(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, fx.seq.Add(1))
+}
+
+// newUser creates a user with no role, and no token.
+func (fx *authzFixture) newUser(t *testing.T) *authzCaller {
+	t.Helper()
+	name := fx.uniq("user")
+	u, err := fx.b.ids.CreateUser(context.Background(), identity.CreateUserInput{Username: name, Password: name + "-password"})
+	require.NoError(t, err)
+	return &authzCaller{userID: u.ID, username: u.Username, password: name + "-password"}
+}
+
+// newProject creates an empty project where owner, operator and viewer
+// hold the roles they hold in P.
+func (fx *authzFixture) newProject(t *testing.T) string {
+	t.Helper()
+	id := fx.b.createProject(t, fx.uniq("prj"))
+	fx.grantRoles(t, id)
+	return id
+}
+
+// createTestToken creates an API token for userID (in gives the limits) and
+// returns it, its secret and a bundle that sends it.
+func createTestToken(t *testing.T, b *testBundle, userID string, in identity.CreateTokenInput) (identity.Token, string, *testBundle) {
+	t.Helper()
+	in.UserID = userID
+	if in.Name == "" {
+		in.Name = "t-" + strings.ToLower(userID[len(userID)-8:]) + fmt.Sprint(authzTokenSeq.Add(1))
+	}
+	tok, secret, err := b.ids.CreateToken(context.Background(), in)
+	require.NoError(t, err)
+	return tok, secret, b.withToken(secret)
+}
+
+var authzTokenSeq atomic.Int64
+
+// authzFieldName returns "project" for "Query.project".
+func authzFieldName(row string) string { return row[strings.IndexByte(row, '.')+1:] }
+
+// authzDirectives are the directives that say who may call a field.
+var authzDirectives = []string{"public", "authenticated", "hasPermission", "readable"}
+
+// authzLevelOf is the level a root field's directive implies.
+func authzLevelOf(f *ast.FieldDefinition) (authzLevel, error) {
+	var found []*ast.Directive
+	for _, name := range authzDirectives {
+		if d := f.Directives.ForName(name); d != nil {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		return 0, fmt.Errorf("carries %d of the directives @%s; it must carry exactly one", len(found), strings.Join(authzDirectives, ", @"))
+	}
+	switch d := found[0]; d.Name {
+	case "public":
+		return levelPublic, nil
+	case "authenticated":
+		return levelAuthenticated, nil
+	case "readable":
+		return levelProjectRead, nil
+	default:
+		perm := d.Arguments.ForName("permission").Value.Raw
+		switch perm {
+		case "PROJECT_CREATE", "USER_MANAGE", "ROLE_MANAGE", "SYSTEM_AUDIT_READ":
+			return levelSystem, nil
+		}
+		if d.Arguments.ForName("project") == nil && d.Arguments.ForName("object") == nil {
+			return 0, fmt.Errorf("@hasPermission(%s) names neither project nor object, so it is checked system-wide, but %s is no system permission", perm, perm)
+		}
+		switch perm {
+		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ":
+			return levelProjectRead, nil // every built-in role holds these
+		}
+		return levelProjectWrite, nil // only owners hold the others
+	}
+}
+
+func authzRootTypes(s *ast.Schema) []*ast.Definition {
+	var out []*ast.Definition
+	for _, d := range []*ast.Definition{s.Query, s.Mutation, s.Subscription} {
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TestAuthzMatrixCoversSchema fails for a root field without exactly one
+// authorization directive, or without a row in the matrix, and for a field
+// of an object type with @hasPermission that TestAuthzNestedFields does not
+// cover.
+func TestAuthzMatrixCoversSchema(t *testing.T) {
+	t.Parallel()
+	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
+	rows := map[string]authzRow{}
+	for _, r := range authzRows() {
+		require.NotContains(t, rows, r.field, "two rows for %s", r.field)
+		rows[r.field] = r
+	}
+
+	seen := map[string]bool{}
+	var problems []string
+	for _, def := range authzRootTypes(schema) {
+		for _, f := range def.Fields {
+			if strings.HasPrefix(f.Name, "__") {
+				continue // introspection
+			}
+			name := def.Name + "." + f.Name
+			seen[name] = true
+			level, err := authzLevelOf(f)
+			row, ok := rows[name]
+			switch {
+			case err != nil:
+				msg := fmt.Sprintf("%s %v: declare who may call it in the schema (see schema/access.graphqls)", name, err)
+				if !ok {
+					msg += ", then add a row for it to authzRows in graph/authz_test.go"
+				}
+				problems = append(problems, msg)
+			case !ok:
+				problems = append(problems, fmt.Sprintf("%s (%s) has no row in the permission matrix: add one to authzRows in graph/authz_test.go", name, level))
+			case row.level != level:
+				problems = append(problems, fmt.Sprintf("%s: its directive makes it %s but its row says %s: fix the schema or the row", name, level, row.level))
+			}
+		}
+	}
+	for name := range rows {
+		if !seen[name] {
+			problems = append(problems, fmt.Sprintf("the matrix has a row for %s, which the schema does not have", name))
+		}
+	}
+
+	nested := map[string]bool{}
+	for _, c := range nestedCases() {
+		nested[c.field] = true
+	}
+	roots := map[string]bool{}
+	for _, d := range authzRootTypes(schema) {
+		roots[d.Name] = true
+	}
+	names := make([]string, 0, len(schema.Types))
+	for name := range schema.Types {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, typeName := range names {
+		def := schema.Types[typeName]
+		if roots[typeName] || strings.HasPrefix(typeName, "__") || (def.Kind != ast.Object && def.Kind != ast.Interface) {
+			continue
+		}
+		for _, f := range def.Fields {
+			name := typeName + "." + f.Name
+			for _, d := range authzDirectives {
+				if f.Directives.ForName(d) == nil {
+					continue
+				}
+				switch {
+				case d != "hasPermission":
+					problems = append(problems, fmt.Sprintf("%s carries @%s, which only root fields may", name, d))
+				case !nested[name]:
+					problems = append(problems, fmt.Sprintf("%s carries @hasPermission but has no case in nestedCases in graph/authz_test.go", name))
+				}
+				delete(nested, name)
+			}
+		}
+	}
+	for name := range nested {
+		problems = append(problems, fmt.Sprintf("nestedCases covers %s, which carries no @hasPermission in the schema", name))
+	}
+	sort.Strings(problems)
+	if len(problems) > 0 {
+		t.Fatalf("the permission matrix does not match the schema:\n%s", strings.Join(problems, "\n"))
+	}
+
+	// A root field with no directive, or two, is caught.
+	_, err := authzLevelOf(&ast.FieldDefinition{Name: "undeclared"})
+	require.ErrorContains(t, err, "carries 0 of the directives")
+	_, err = authzLevelOf(&ast.FieldDefinition{Name: "twice", Directives: ast.DirectiveList{{Name: "public"}, {Name: "authenticated"}}})
+	require.ErrorContains(t, err, "carries 2 of the directives")
+}
+
+// TestAuthzMatrix calls every root field as every kind of caller, on every
+// dialect, and checks the outcome the matrix documents.
+func TestAuthzMatrix(t *testing.T) {
+	t.Parallel()
+	rows := authzRows()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		fx := newAuthzFixture(t, s)
+		for _, row := range rows {
+			t.Run(row.field, func(t *testing.T) {
+				field := authzFieldName(row.field)
+				// Callers run one after another: each prepares its own objects.
+				for _, c := range fx.callers {
+					t.Run(c.kind.String(), func(t *testing.T) {
+						data, errs := fx.b.withToken(c.token).do(t, row.query, row.vars(t, fx, c))
+						want := expectedCode(row.level, c.kind)
+						if want == "" {
+							for _, e := range errs {
+								code, _ := e.Extensions["code"].(string)
+								require.NotContains(t, []string{graph.CodeUnauthenticated, graph.CodeForbidden, graph.CodeNotFound}, code,
+									"%s is %s: %s may call it: %v", row.field, row.level, c.kind, e)
+								require.Contains(t, row.accept, code, "%s as %s failed for its own reasons: %v", row.field, c.kind, e)
+							}
+							if len(errs) == 0 {
+								require.NotNil(t, data[field], "%s as %s returned nothing", row.field, c.kind)
+							}
+							return
+						}
+						require.Len(t, errs, 1, "%s as %s: %v", row.field, c.kind, errs)
+						require.Equal(t, want, errs[0].Extensions["code"], "%s is %s: %s must get %s: %v", row.field, row.level, c.kind, want, errs[0])
+						require.Equal(t, []any{field}, errs[0].Path)
+						require.Nil(t, data[field])
+					})
+				}
+			})
+		}
+	})
+}
+
+// nestedCase is a field of an object type that carries @hasPermission: it
+// is checked in the project of the object it belongs to.
+type nestedCase struct {
+	field string // "Project.hosts"
+	// query reaches the field from a root field that needs reach;
+	// $p, $h and $g are the project, a host and a group.
+	query string
+	reach string // the permission the root field needs
+	perm  string // the permission the field needs
+	// path is where the field sits in the response.
+	path []any
+}
+
+func nestedCases() []nestedCase {
+	project := func(sel string) string {
+		return `query($p: ID!) { me: viewer { user { username } } project(id: $p) { id name ` + sel + ` } }`
+	}
+	return []nestedCase{
+		{"Project.hosts", project(`hosts { totalCount }`), "PROJECT_READ", "HOST_READ", []any{"project", "hosts"}},
+		{"Project.hostGroups", project(`hostGroups { totalCount }`), "PROJECT_READ", "HOSTGROUP_READ", []any{"project", "hostGroups"}},
+		{"Project.credentials", project(`credentials { totalCount }`), "PROJECT_READ", "CREDENTIAL_READ", []any{"project", "credentials"}},
+		{"Project.members", project(`members { role user { username } }`), "PROJECT_READ", "MEMBER_READ", []any{"project", "members"}},
+		{"Project.auditEvents", project(`auditEvents(first: 5) { totalCount }`), "PROJECT_READ", "AUDIT_READ", []any{"project", "auditEvents"}},
+		{"Host.defaultCredential", `query($h: ID!) { me: viewer { user { username } } host(id: $h) { id name defaultCredential { id name } } }`,
+			"HOST_READ", "CREDENTIAL_READ", []any{"host", "defaultCredential"}},
+		{"HostGroup.members", `query($g: ID!) { me: viewer { user { username } } hostGroup(id: $g) { id name members { totalCount } } }`,
+			"HOSTGROUP_READ", "HOST_READ", []any{"hostGroup", "members"}},
+	}
+}
+
+// TestAuthzNestedFields checks the fields of object types that need a
+// permission of their own, in the project of their object: a caller who may
+// read the object but lacks the field's permission gets FORBIDDEN at the
+// field's path, and keeps the rest of the response.
+func TestAuthzNestedFields(t *testing.T) {
+	t.Parallel()
+	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
+	readPerms := []string{"PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ"}
+	allPerms := append(slices.Clone(readPerms), "PROJECT_UPDATE", "PROJECT_DELETE", "HOST_WRITE", "HOSTGROUP_WRITE",
+		"CREDENTIAL_WRITE", "MEMBER_MANAGE", "AUDIT_READ")
+
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		fx := newAuthzFixture(t, s)
+		ctx := context.Background()
+		// Two custom roles that can reach an object but not all of its fields.
+		_, err := fx.b.authz.DefineRole(ctx, "host-reader", []rbac.Permission{rbac.ProjectRead, rbac.HostRead})
+		require.NoError(t, err)
+		_, err = fx.b.authz.DefineRole(ctx, "group-reader", []rbac.Permission{rbac.ProjectRead, rbac.HostGroupRead})
+		require.NoError(t, err)
+		custom := func(role string) *authzCaller {
+			c := fx.newUser(t)
+			require.NoError(t, fx.b.authz.Assign(ctx, c.userID, fx.p, role))
+			_, c.token, _ = createTestToken(t, fx.b, c.userID, identity.CreateTokenInput{})
+			return c
+		}
+		subjects := []struct {
+			name   string
+			caller *authzCaller
+			perms  []string
+		}{
+			{"admin", fx.callers[callerAdmin], allPerms},
+			{"owner", fx.callers[callerOwner], allPerms},
+			{"operator", fx.callers[callerOperator], readPerms},
+			{"viewer", fx.callers[callerViewer], readPerms},
+			{"host-reader", custom("host-reader"), []string{"PROJECT_READ", "HOST_READ"}},
+			{"group-reader", custom("group-reader"), []string{"PROJECT_READ", "HOSTGROUP_READ"}},
+		}
+		vars := map[string]any{"p": fx.p, "h": fx.host, "g": fx.group}
+
+		for _, nc := range nestedCases() {
+			t.Run(nc.field, func(t *testing.T) {
+				typeName, fieldName, _ := strings.Cut(nc.field, ".")
+				def := schema.Types[typeName].Fields.ForName(fieldName)
+				require.NotNil(t, def)
+				var tested int
+				for _, sub := range subjects {
+					if !slices.Contains(sub.perms, nc.reach) {
+						continue // cannot read the object the field belongs to
+					}
+					tested++
+					t.Run(sub.name, func(t *testing.T) {
+						root := nc.path[0].(string)
+						query := nc.query
+						qvars := map[string]any{}
+						for k, v := range vars {
+							if strings.Contains(query, "$"+k) {
+								qvars[k] = v
+							}
+						}
+						data, errs := fx.b.withToken(sub.caller.token).do(t, query, qvars)
+						require.Equal(t, sub.caller.username, get(t, data, "me.user.username"), "the rest of the response is there")
+						if slices.Contains(sub.perms, nc.perm) {
+							require.Empty(t, errs, "%s holds %s", sub.name, nc.perm)
+							require.NotNil(t, get(t, data, root+"."+fieldName))
+							return
+						}
+						require.Len(t, errs, 1, "%s lacks %s: %v", sub.name, nc.perm, errs)
+						require.Equal(t, graph.CodeForbidden, errs[0].Extensions["code"], "%v", errs[0])
+						require.Equal(t, nc.path, errs[0].Path)
+						if def.Type.NonNull {
+							// GraphQL nulls the nearest nullable parent of a
+							// non-null field that failed: the object itself.
+							require.Nil(t, data[root])
+						} else {
+							require.NotNil(t, data[root], "the object is still returned")
+							require.NotEmpty(t, get(t, data, root+".name"))
+							require.Nil(t, get(t, data, root+"."+fieldName))
+						}
+					})
+				}
+				require.NotZero(t, tested)
+			})
+		}
+
+		// The host-reader of the brief, spelled out: hosts yes, credentials
+		// no, and a host's default credential no.
+		hr := fx.b.withToken(subjects[4].caller.token)
+		data := hr.ok(t, `query($p: ID!) { project(id: $p) { name hosts { edges { node { name } } } } }`, map[string]any{"p": fx.p})
+		require.Equal(t, []string{"h"}, nodeNames(t, get(t, data, "project.hosts")))
+		data, errs := hr.do(t, `query($p: ID!, $h: ID!) { p: project(id: $p) { name } project(id: $p) { credentials { totalCount } }
+			host(id: $h) { name defaultCredential { id } } }`, map[string]any{"p": fx.p, "h": fx.host})
+		require.Len(t, errs, 2, "%v", errs)
+		paths := [][]any{errs[0].Path, errs[1].Path}
+		require.ElementsMatch(t, [][]any{{"project", "credentials"}, {"host", "defaultCredential"}}, paths)
+		for _, e := range errs {
+			require.Equal(t, graph.CodeForbidden, e.Extensions["code"])
+		}
+		require.Equal(t, "p", str(t, data, "p.name"))
+		require.Equal(t, "h", str(t, data, "host.name"))
+		require.Nil(t, get(t, data, "host.defaultCredential"))
+	})
+}
+
+// TestAuthzTokenNarrowing checks that a token limited to a project or a
+// role acts with no more than that, whatever its user may do.
+func TestAuthzTokenNarrowing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		fx := newAuthzFixture(t, s)
+		ctx := context.Background()
+		both := fx.newUser(t)
+		for _, p := range []string{fx.p, fx.q} {
+			require.NoError(t, fx.b.authz.Assign(ctx, both.userID, p, rbac.RoleOwner))
+		}
+		_, _, full := createTestToken(t, fx.b, both.userID, identity.CreateTokenInput{})
+		_, _, onlyP := createTestToken(t, fx.b, both.userID, identity.CreateTokenInput{ProjectID: fx.p})
+		_, _, asViewer := createTestToken(t, fx.b, both.userID, identity.CreateTokenInput{Role: rbac.RoleViewer})
+
+		projectQ := `query($id: ID!) { project(id: $id) { name } }`
+		hostIn := func(p string) map[string]any {
+			return map[string]any{"in": map[string]any{"projectId": p, "name": fx.uniq("h"), "address": "10.1.1.1"}}
+		}
+		createHost := `mutation($in: CreateHostInput!) { createHost(input: $in) { host { id } } }`
+
+		// The user's own token may do everything in both.
+		require.Equal(t, "q", str(t, full.ok(t, projectQ, map[string]any{"id": fx.q}), "project.name"))
+		full.ok(t, createHost, hostIn(fx.q))
+
+		// Limited to P: Q does not exist.
+		require.Equal(t, "p", str(t, onlyP.ok(t, projectQ, map[string]any{"id": fx.p}), "project.name"))
+		onlyP.ok(t, createHost, hostIn(fx.p))
+		for _, q := range []struct {
+			query string
+			vars  map[string]any
+		}{
+			{projectQ, map[string]any{"id": fx.q}},
+			{`query($id: ID!) { hosts(projectId: $id) { totalCount } }`, map[string]any{"id": fx.q}},
+			{createHost, hostIn(fx.q)},
+			{`mutation($id: ID!) { updateProject(input: {id: $id, description: "x"}) { project { id } } }`, map[string]any{"id": fx.q}},
+		} {
+			e := onlyP.fails(t, q.query, q.vars)
+			require.Equal(t, graph.CodeNotFound, e.Extensions["code"], "%s: %v", q.query, e)
+		}
+		data := onlyP.ok(t, `{ projects { edges { node { name } } } }`, nil)
+		require.Equal(t, []string{"p"}, nodeNames(t, get(t, data, "projects")))
+
+		// Limited to the viewer role: reads, but no writes.
+		asViewer.ok(t, `query($id: ID!) { project(id: $id) { name hosts { totalCount } } }`, map[string]any{"id": fx.p})
+		for _, p := range []string{fx.p, fx.q} {
+			e := asViewer.fails(t, createHost, hostIn(p))
+			require.Equal(t, graph.CodeForbidden, e.Extensions["code"], "%v", e)
+		}
+	})
+}
