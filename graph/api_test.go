@@ -870,9 +870,13 @@ func TestAPIBadInput(t *testing.T) {
 			require.NotContains(t, e.Extensions, "ref", "%s: only INTERNAL errors carry a ref", c.name)
 			require.NotEmpty(t, e.Message, c.name)
 			// No partial result: the field at fault is null.
-			for _, v := range data {
-				require.Nil(t, v, "%s: data %v", c.name, data)
+			var at any = data
+			for _, step := range e.Path {
+				if m, ok := at.(map[string]any); ok {
+					at = m[fmt.Sprint(step)]
+				}
 			}
+			require.Nil(t, at, "%s: data %v", c.name, data)
 			if strings.HasPrefix(c.query, "mutation") {
 				require.Equal(t, before, snapshot(), "%s wrote something", c.name)
 			}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/audit"
+	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/graph/model"
+	"github.com/jobgraph/jobgraph/rbac"
 )
 
 // auditMutations runs every mutation in one database transaction together
@@ -23,8 +25,12 @@ func (r *Resolver) auditMutations(ctx context.Context, next graphql.Resolver) (a
 		return next(ctx)
 	}
 	ev := r.auditEvent(ctx, fc.Field.Name)
+	inTx := r.tx.InTx
+	if outsideTx[fc.Field.Name] {
+		inTx = func(ctx context.Context, fn func(context.Context) error) error { return fn(ctx) }
+	}
 	var res any
-	err := r.tx.InTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, func(ctx context.Context) error {
 		var err error
 		if res, err = next(ctx); err != nil {
 			return err
@@ -45,10 +51,18 @@ func (r *Resolver) auditMutations(ctx context.Context, next graphql.Resolver) (a
 	return res, err
 }
 
+// outsideTx lists the mutations that do not run inside one transaction with
+// their audit record. login verifies a password (argon2id, tens of
+// milliseconds on purpose) and must not hold a transaction, and with it
+// SQLite's write lock, meanwhile; its only change is the session it creates,
+// and its audit record follows in a transaction of its own.
+var outsideTx = map[string]bool{"login": true}
+
 // recordDenied records a refused query or connection.
 func (r *Resolver) recordDenied(ctx context.Context, action string, err error) {
 	ev := r.auditEvent(ctx, action)
-	ev.Outcome, ev.Reason = audit.Denied, audit.ReasonOf(err)
+	_, ev.Reason = outcomeOf(err)
+	ev.Outcome = audit.Denied
 	if rerr := r.audit.Record(context.WithoutCancel(ctx), ev); rerr != nil {
 		r.log.ErrorContext(ctx, "cannot record audit event", "action", action, "err", rerr)
 	}
@@ -148,9 +162,23 @@ func describeLogin(ev *audit.Event, res any) {
 	}
 }
 
+// outcomeOf classifies a failed operation for the audit trail, with a
+// reason that says why without quoting anything the caller sent.
 func outcomeOf(err error) (audit.Outcome, string) {
-	var denied *deniedError
-	if errors.As(err, &denied) || errors.Is(err, core.ErrUnauthenticated) || errors.Is(err, core.ErrForbidden) {
+	var (
+		denied    *deniedError
+		perm      *rbac.DeniedError
+		authErr   *identity.AuthError
+		throttled *identity.ThrottledError
+	)
+	switch {
+	case errors.As(err, &perm):
+		return audit.Denied, "forbidden: " + string(perm.Permission)
+	case errors.As(err, &throttled):
+		return audit.Denied, "unauthenticated: too many failed attempts"
+	case errors.As(err, &authErr) && authErr.Reason != "":
+		return audit.Denied, "unauthenticated: " + authErr.Reason
+	case errors.As(err, &denied) || errors.Is(err, core.ErrUnauthenticated) || errors.Is(err, core.ErrForbidden):
 		return audit.Denied, audit.ReasonOf(err)
 	}
 	return audit.Failed, strings.TrimSpace(audit.ReasonOf(err))

@@ -103,8 +103,9 @@ func (r *Resolver) hasPermission(ctx context.Context, obj any, next graphql.Reso
 		if !ok {
 			return nil, fmt.Errorf("directive: %T has no project scope", obj)
 		}
-		// The caller could read the parent, so the project is visible: a
-		// missing permission is FORBIDDEN, never NOT_FOUND.
+		if scoped.ProjectScope() == "" {
+			return next(ctx) // tied to no project: nothing to guard (the field is null)
+		}
 		err = r.authz.Check(ctx, c.subject(), scoped.ProjectScope(), perm)
 	default:
 		err = r.authz.Check(ctx, c.subject(), "", perm)

@@ -65,8 +65,8 @@ func (r *Resolver) ownToken(ctx context.Context, id string) (identity.Token, err
 		return identity.Token{}, err
 	}
 	p := callerFrom(ctx).principal
-	if t.UserID != p.User.ID && !(p.Token == nil && r.authz.IsAdmin(p.User.ID)) {
-		return identity.Token{}, core.NotFound("API token", id)
+	if t.UserID == p.User.ID || r.authz.Allowed(callerFrom(ctx).subject(), "", rbac.UserManage) {
+		return t, nil
 	}
-	return t, nil
+	return identity.Token{}, core.NotFound("API token", id)
 }

@@ -1235,10 +1235,10 @@ func (ec *executionContext) _HostGroup_members(ctx context.Context, field graphq
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.HostConnection) graphql.Marshaler {
-			return ec.marshalNHostConnection2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐHostConnection(ctx, selections, v)
+			return ec.marshalOHostConnection2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐHostConnection(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_HostGroup_members(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -3142,7 +3142,7 @@ func (ec *executionContext) _HostGroup(ctx context.Context, sel ast.SelectionSet
 					}
 				}()
 				res = ec._HostGroup_members(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -3880,6 +3880,13 @@ func (ec *executionContext) marshalOCredential2ᚖgithubᚗcomᚋjobgraphᚋjobg
 	return ec._Credential(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOCredentialConnection2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐCredentialConnection(ctx context.Context, sel ast.SelectionSet, v *model.CredentialConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CredentialConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOCredentialFilter2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐCredentialFilter(ctx context.Context, v any) (*model.CredentialFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -3911,6 +3918,13 @@ func (ec *executionContext) marshalOHost2ᚖgithubᚗcomᚋjobgraphᚋjobgraph�
 	return ec._Host(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOHostConnection2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐHostConnection(ctx context.Context, sel ast.SelectionSet, v *model.HostConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HostConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOHostFilter2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐHostFilter(ctx context.Context, v any) (*model.HostFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -3924,6 +3938,13 @@ func (ec *executionContext) marshalOHostGroup2ᚖgithubᚗcomᚋjobgraphᚋjobgr
 		return graphql.Null
 	}
 	return ec._HostGroup(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOHostGroupConnection2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐHostGroupConnection(ctx context.Context, sel ast.SelectionSet, v *model.HostGroupConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HostGroupConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOHostGroupFilter2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐHostGroupFilter(ctx context.Context, v any) (*model.HostGroupFilter, error) {

@@ -1995,7 +1995,7 @@ type Role {
 type RoleAssignment {
   user: User!
   role: String!
-  project: Project
+  project: Project @hasPermission(permission: PROJECT_READ)
 }
 
 "The caller."
@@ -2010,8 +2010,8 @@ type Viewer {
 type ApiToken implements Node {
   id: ID!
   name: String!
-  "The only project the token may act in, if limited."
-  project: Project
+  "The only project the token may act in, if limited (null as well if the caller can no longer see it)."
+  project: Project @hasPermission(permission: PROJECT_READ)
   "The only role's permissions the token may use, if limited."
   role: String
   expiresAt: Time
@@ -2080,9 +2080,9 @@ input AuditFilter {
 
 extend type Project {
   "Who holds which role here."
-  members: [RoleAssignment!]! @hasPermission(permission: MEMBER_READ)
+  members: [RoleAssignment!] @hasPermission(permission: MEMBER_READ)
   "This project's audit trail, newest first."
-  auditEvents(first: Int, after: String, filter: AuditFilter): AuditEventConnection! @hasPermission(permission: AUDIT_READ)
+  auditEvents(first: Int, after: String, filter: AuditFilter): AuditEventConnection @hasPermission(permission: AUDIT_READ)
 }
 
 extend type Query {
@@ -2293,7 +2293,7 @@ type HostGroup implements Node {
   "The canonical selector of a SELECTOR group; null for a STATIC one."
   selector: String
   "The hosts the group holds now (a selector is resolved at query time)."
-  members(first: Int, after: String): HostConnection! @hasPermission(permission: HOST_READ)
+  members(first: Int, after: String): HostConnection @hasPermission(permission: HOST_READ)
   createdAt: Time!
   updatedAt: Time!
 }
@@ -2514,9 +2514,10 @@ type Project implements Node {
   description: String!
   createdAt: Time!
   updatedAt: Time!
-  hosts(first: Int, after: String, filter: HostFilter): HostConnection! @hasPermission(permission: HOST_READ)
-  hostGroups(first: Int, after: String, filter: HostGroupFilter): HostGroupConnection! @hasPermission(permission: HOSTGROUP_READ)
-  credentials(first: Int, after: String, filter: CredentialFilter): CredentialConnection! @hasPermission(permission: CREDENTIAL_READ)
+  "Null, with a FORBIDDEN error, for a caller without the permission."
+  hosts(first: Int, after: String, filter: HostFilter): HostConnection @hasPermission(permission: HOST_READ)
+  hostGroups(first: Int, after: String, filter: HostGroupFilter): HostGroupConnection @hasPermission(permission: HOSTGROUP_READ)
+  credentials(first: Int, after: String, filter: CredentialFilter): CredentialConnection @hasPermission(permission: CREDENTIAL_READ)
 }
 
 type ProjectConnection {

@@ -120,6 +120,12 @@ func (h Host) ProjectScope() string       { return h.ProjectID }
 func (g HostGroup) ProjectScope() string  { return g.ProjectID }
 func (c Credential) ProjectScope() string { return c.ProjectID }
 
+// ProjectScope is "" for a token limited to no project.
+func (t ApiToken) ProjectScope() string { return t.ProjectID }
+
+// ProjectScope is "" for the system-wide admin role.
+func (a RoleAssignment) ProjectScope() string { return a.ProjectID }
+
 // User is the API view of a user. It has no field for the password hash.
 type User struct {
 	ID          string
