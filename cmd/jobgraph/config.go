@@ -44,6 +44,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 		"not here, where every user can see it)")
 	fs.String("secret-key-file", d.SecretKeyFile, "read the secret key from `file`, generating it on first start\n"+
 		"(default <data-dir>/secret.key; the key itself goes in the config file or $JOBGRAPH_SECRET_KEY)")
+	fs.String("plugin-dir", d.PluginDir, "load third-party executor plugins listed in `dir`/plugins.json (default <data-dir>/plugins)")
 	fs.String("log-level", d.LogLevel, "log `level`: debug, info, warn or error")
 	fs.String("log-format", d.LogFormat, "log `format`: text or json")
 	fs.Bool("graphiql", d.GraphiQL, "serve the GraphiQL page at /graphiql")

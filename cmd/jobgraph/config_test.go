@@ -423,7 +423,7 @@ func TestAddConfigFlags(t *testing.T) {
 	d := config.Default()
 	defaults := map[string]string{
 		"listen": d.Listen, "data-dir": d.DataDir, "db": d.DB, "secret-key-file": d.SecretKeyFile,
-		"log-level": d.LogLevel, "log-format": d.LogFormat, "graphiql": "true", "introspection": "true",
+		"plugin-dir": d.PluginDir, "log-level": d.LogLevel, "log-format": d.LogFormat, "graphiql": "true", "introspection": "true",
 		"complexity-limit": strconv.Itoa(d.ComplexityLimit), "shutdown-timeout": "30s",
 	}
 	for _, key := range configKeys() {

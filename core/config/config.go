@@ -72,6 +72,13 @@ type Config struct {
 	// does not exist, a new key is generated into it on first start with
 	// mode 0600. See KeyFile.
 	SecretKeyFile string `koanf:"secret_key_file"`
+	// PluginDir (plugin_dir, JOBGRAPH_PLUGIN_DIR, --plugin-dir) is the
+	// directory of third-party executor plugins. Every executable in it must
+	// be listed, with its SHA-256, in the plugins.json manifest there; an
+	// unlisted or altered binary is refused. Built-in executors need no
+	// entry. Empty (the default) means <data_dir>/plugins; a missing
+	// directory means no third-party plugins. See PluginDirectory.
+	PluginDir string `koanf:"plugin_dir"`
 
 	// LogLevel (log_level, JOBGRAPH_LOG_LEVEL, --log-level) is the least
 	// severe level logged: debug, info, warn or error. Default "info".
@@ -164,6 +171,15 @@ func checkListen(addr string) error {
 	return nil
 }
 
+// PluginDirectory returns the plugin directory: PluginDir, or plugins in
+// DataDir when PluginDir is empty.
+func (c Config) PluginDirectory() string {
+	if c.PluginDir != "" {
+		return c.PluginDir
+	}
+	return filepath.Join(c.DataDir, "plugins")
+}
+
 // KeyFile returns the path of the secret key file: SecretKeyFile, or
 // secret.key in DataDir when SecretKeyFile is empty.
 func (c Config) KeyFile() string {
@@ -215,6 +231,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("db", store.RedactDSN(c.DB)),
 		slog.String("secret_key", secret),
 		slog.String("secret_key_file", c.SecretKeyFile),
+		slog.String("plugin_dir", c.PluginDir),
 		slog.String("log_level", c.LogLevel),
 		slog.String("log_format", c.LogFormat),
 		slog.Bool("graphiql", c.GraphiQL),

@@ -153,7 +153,7 @@ func TestRedactedViewsHideSecrets(t *testing.T) {
 func TestLogValueHasEveryField(t *testing.T) {
 	t.Parallel()
 	c := Config{
-		Listen: ":1", DataDir: "/d", DB: "sqlite:/x.db", SecretKey: "k", SecretKeyFile: "/k",
+		Listen: ":1", DataDir: "/d", DB: "sqlite:/x.db", SecretKey: "k", SecretKeyFile: "/k", PluginDir: "/p",
 		LogLevel: "debug", LogFormat: "json", GraphiQL: true, Introspection: false,
 		ComplexityLimit: 7, ShutdownTimeout: 90 * time.Second,
 	}
@@ -163,7 +163,7 @@ func TestLogValueHasEveryField(t *testing.T) {
 	}
 	require.Equal(t, map[string]any{
 		"listen": ":1", "data_dir": "/d", "db": "sqlite:/x.db", "secret_key": "(set)",
-		"secret_key_file": "/k", "log_level": "debug", "log_format": "json",
+		"secret_key_file": "/k", "plugin_dir": "/p", "log_level": "debug", "log_format": "json",
 		"graphiql": true, "introspection": false, "complexity_limit": int64(7),
 		"shutdown_timeout": 90 * time.Second,
 	}, got)
@@ -176,6 +176,6 @@ func TestLogValueHasEveryField(t *testing.T) {
 	}
 
 	require.Equal(t,
-		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s}`,
+		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s}`,
 		c.String())
 }
