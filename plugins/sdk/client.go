@@ -75,6 +75,11 @@ func (c *Client) Cancel(ctx context.Context, taskID string) error {
 // its events into out, checking that they arrive in order and end with
 // exactly one result.
 func (c *Client) Execute(ctx context.Context, task Task, out Output) (Result, error) {
+	// End the stream when we return: gRPC releases a client stream only
+	// when it is read to its end or its context is done, and we stop
+	// reading at the result (sdktest's TestClientReleasesStreams).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stream, err := c.rpc.Execute(ctx, taskToProto(task))
 	if err != nil {
 		return Result{}, rpcError(ctx, err)

@@ -149,7 +149,12 @@ type FieldError struct {
 	Message string
 }
 
-func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+func (e FieldError) Error() string {
+	if e.Field == "" { // a problem with the parameters as a whole
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
 
 // Output receives what a task produces. Its methods are safe for
 // concurrent use (stdout and stderr are often copied by two goroutines).

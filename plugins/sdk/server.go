@@ -2,7 +2,9 @@ package sdk
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -22,6 +24,13 @@ type server struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc // by task ID, for Cancel
+
+	// schemas are the actions' compiled parameter schemas, from the first
+	// Describe, so that no executor sees an unknown action or parameters
+	// its schema rejects.
+	schemasOnce sync.Once
+	schemas     map[string]*Schema
+	schemasErr  error
 }
 
 func newServer(impl Executor) *server {
@@ -81,8 +90,45 @@ func (s *server) Execute(req *pb.ExecuteRequest, stream pb.Executor_ExecuteServe
 	}()
 
 	out := &streamOutput{send: stream.Send}
+	if err := s.check(ctx, task); err != nil {
+		return out.finish(Result{Status: StatusError, Error: err.Error()})
+	}
 	res, err := s.impl.Execute(ctx, task, out)
 	return out.finish(resultOf(ctx, res, err))
+}
+
+// check refuses a task whose action the executor does not describe, or
+// whose parameters its schema rejects, before the executor sees it.
+func (s *server) check(ctx context.Context, task Task) error {
+	s.schemasOnce.Do(func() {
+		info, err := s.impl.Describe(ctx)
+		if err != nil {
+			s.schemasErr = fmt.Errorf("describe: %w", err)
+			return
+		}
+		s.schemas = map[string]*Schema{}
+		for _, a := range info.Actions {
+			if s.schemas[a.Name], err = CompileSchema(a.ParamsSchema); err != nil {
+				s.schemasErr = fmt.Errorf("action %s: %w", a.Name, err)
+				return
+			}
+		}
+	})
+	if s.schemasErr != nil {
+		return s.schemasErr
+	}
+	schema, ok := s.schemas[task.Action]
+	if !ok {
+		return fmt.Errorf("no action %q", task.Action)
+	}
+	if problems := schema.Validate(task.Params); len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = p.Error()
+		}
+		return fmt.Errorf("invalid parameters for %s: %s", task.Action, strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 // streamOutput turns Output calls into numbered events on the stream.
