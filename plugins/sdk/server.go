@@ -26,11 +26,10 @@ type server struct {
 	running map[string]context.CancelFunc // by task ID, for Cancel
 
 	// schemas are the actions' compiled parameter schemas, from the first
-	// Describe, so that no executor sees an unknown action or parameters
-	// its schema rejects.
-	schemasOnce sync.Once
-	schemas     map[string]*Schema
-	schemasErr  error
+	// Describe that succeeds, so that no executor sees an unknown action or
+	// parameters its schema rejects.
+	schemasMu sync.Mutex
+	schemas   map[string]*Schema
 }
 
 func newServer(impl Executor) *server {
@@ -97,27 +96,37 @@ func (s *server) Execute(req *pb.ExecuteRequest, stream pb.Executor_ExecuteServe
 	return out.finish(resultOf(ctx, res, err))
 }
 
+// actionSchemas compiles the actions' schemas on first use. A failure is
+// not remembered: the next task tries again.
+func (s *server) actionSchemas(ctx context.Context) (map[string]*Schema, error) {
+	s.schemasMu.Lock()
+	defer s.schemasMu.Unlock()
+	if s.schemas != nil {
+		return s.schemas, nil
+	}
+	// Not the task's own cancellation: the schemas serve every task.
+	info, err := s.impl.Describe(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("describe: %w", err)
+	}
+	schemas := map[string]*Schema{}
+	for _, a := range info.Actions {
+		if schemas[a.Name], err = CompileSchema(a.ParamsSchema); err != nil {
+			return nil, fmt.Errorf("action %s: %w", a.Name, err)
+		}
+	}
+	s.schemas = schemas
+	return schemas, nil
+}
+
 // check refuses a task whose action the executor does not describe, or
 // whose parameters its schema rejects, before the executor sees it.
 func (s *server) check(ctx context.Context, task Task) error {
-	s.schemasOnce.Do(func() {
-		info, err := s.impl.Describe(ctx)
-		if err != nil {
-			s.schemasErr = fmt.Errorf("describe: %w", err)
-			return
-		}
-		s.schemas = map[string]*Schema{}
-		for _, a := range info.Actions {
-			if s.schemas[a.Name], err = CompileSchema(a.ParamsSchema); err != nil {
-				s.schemasErr = fmt.Errorf("action %s: %w", a.Name, err)
-				return
-			}
-		}
-	})
-	if s.schemasErr != nil {
-		return s.schemasErr
+	schemas, err := s.actionSchemas(ctx)
+	if err != nil {
+		return err
 	}
-	schema, ok := s.schemas[task.Action]
+	schema, ok := schemas[task.Action]
 	if !ok {
 		return fmt.Errorf("no action %q", task.Action)
 	}

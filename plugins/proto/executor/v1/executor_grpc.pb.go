@@ -45,6 +45,10 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // Executor is the service a plugin serves.
+//
+// A plugin must not answer any call with the gRPC codes UNAVAILABLE or
+// CANCELLED itself: the host reads them as "the plugin process is gone" and
+// restarts it. Report a task's failure in its Result instead.
 type ExecutorClient interface {
 	// Describe reports who the plugin is and what it offers: its name and
 	// version, the protocol versions it speaks, and its actions, each with a
@@ -134,6 +138,10 @@ func (c *executorClient) Cancel(ctx context.Context, in *CancelRequest, opts ...
 // for forward compatibility.
 //
 // Executor is the service a plugin serves.
+//
+// A plugin must not answer any call with the gRPC codes UNAVAILABLE or
+// CANCELLED itself: the host reads them as "the plugin process is gone" and
+// restarts it. Report a task's failure in its Result instead.
 type ExecutorServer interface {
 	// Describe reports who the plugin is and what it offers: its name and
 	// version, the protocol versions it speaks, and its actions, each with a
