@@ -38,6 +38,9 @@ import (
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
 	"github.com/jobgraph/jobgraph/graph"
+	"github.com/jobgraph/jobgraph/plugins/host"
+	"github.com/jobgraph/jobgraph/plugins/local"
+	"github.com/jobgraph/jobgraph/plugins/sdk"
 	"github.com/jobgraph/jobgraph/rbac"
 	"github.com/jobgraph/jobgraph/web"
 )
@@ -125,6 +128,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Identity:      b.ids,
 		Authz:         authz,
 		Audit:         audit.NewRecorder(s),
+		Executors:     inProcessExecutors{"local": local.New()},
 		Tx:            s,
 		Logger:        slog.New(slog.NewJSONHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:         s.Ping,
@@ -145,6 +149,28 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 // keeps its own record of response bodies.
 func (b *testBundle) withToken(token string) *testBundle {
 	return &testBundle{store: b.store, inv: b.inv, ids: b.ids, authz: b.authz, srv: b.srv, log: b.log, token: token}
+}
+
+// inProcessExecutors stands in for the plugin host (a process boundary):
+// the executors run in this process. The host itself is tested in
+// plugins/host, and through the real binary in cmd/jobgraph.
+type inProcessExecutors map[string]sdk.Executor
+
+func (e inProcessExecutors) List() []host.Status {
+	var out []host.Status
+	for name := range e {
+		out = append(out, host.Status{Name: name, BuiltIn: true, State: host.StateNotStarted})
+	}
+	slices.SortFunc(out, func(a, b host.Status) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func (e inProcessExecutors) Describe(ctx context.Context, name string) (sdk.Info, error) {
+	x, ok := e[name]
+	if !ok {
+		return sdk.Info{}, host.ErrUnknownPlugin
+	}
+	return x.Describe(ctx)
 }
 
 // cheapHash keeps password hashing fast in tests.

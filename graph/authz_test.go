@@ -48,7 +48,7 @@ import (
 // The levels, field by field:
 //
 //	public         login
-//	authenticated  viewer, users, roles, apiTokens, projects, logout,
+//	authenticated  viewer, users, roles, executors, apiTokens, projects, logout,
 //	               changePassword, createApiToken, revokeApiToken (the last
 //	               four act on the caller's own account)
 //	projectRead    node, project, host, hosts, hostGroup, hostGroups,
@@ -175,6 +175,7 @@ func authzRows() []authzRow {
 		{field: "Query.viewer", level: levelAuthenticated, query: `{ viewer { user { id username } roles { role } } }`, vars: authzNoVars},
 		{field: "Query.users", level: levelAuthenticated, query: `{ users { totalCount } }`, vars: authzNoVars},
 		{field: "Query.roles", level: levelAuthenticated, query: `{ roles { name } }`, vars: authzNoVars},
+		{field: "Query.executors", level: levelAuthenticated, query: `{ executors { name health actions { name paramsSchema } } }`, vars: authzNoVars},
 		{field: "Query.apiTokens", level: levelAuthenticated, query: `{ apiTokens { totalCount edges { node { id name } } } }`, vars: authzNoVars},
 		{field: "Query.auditEvents", level: levelSystem, query: `{ auditEvents(first: 1) { totalCount } }`, vars: authzNoVars},
 

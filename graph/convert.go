@@ -2,6 +2,8 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/model"
+	"github.com/jobgraph/jobgraph/plugins/host"
+	"github.com/jobgraph/jobgraph/plugins/sdk"
 	"github.com/jobgraph/jobgraph/rbac"
 )
 
@@ -285,4 +289,42 @@ func countPages[F any, T any](f F, list func(context.Context, F, core.PageArgs) 
 			page.After = p.Cursors[len(p.Cursors)-1]
 		}
 	}
+}
+
+// ---- executors ----
+
+var executorHealthToModel = map[host.State]model.ExecutorHealth{
+	host.StateNotStarted: model.ExecutorHealthNotStarted,
+	host.StateStarting:   model.ExecutorHealthStarting,
+	host.StateReady:      model.ExecutorHealthReady,
+	host.StateStopped:    model.ExecutorHealthStopped,
+	host.StateCrashed:    model.ExecutorHealthCrashed,
+	host.StateFailed:     model.ExecutorHealthFailed,
+}
+
+func toModelExecutor(st host.Status) *model.Executor {
+	m := &model.Executor{
+		Name: st.Name, BuiltIn: st.BuiltIn, Health: executorHealthToModel[st.State],
+		Version: optional(st.Version), Description: optional(st.Description), Restarts: st.Restarts, InFlight: st.InFlight,
+	}
+	if st.LastError != nil {
+		m.LastError = optional(st.LastError.Error())
+	}
+	return m
+}
+
+func toModelActions(actions []sdk.Action) ([]*model.ExecutorAction, error) {
+	out := make([]*model.ExecutorAction, len(actions))
+	for i, a := range actions {
+		var schema map[string]any
+		if err := json.Unmarshal(a.ParamsSchema, &schema); err != nil {
+			return nil, fmt.Errorf("action %s: parameters schema: %w", a.Name, err)
+		}
+		secret := a.SecretParams
+		if secret == nil {
+			secret = []string{}
+		}
+		out[i] = &model.ExecutorAction{Name: a.Name, Description: a.Description, ParamsSchema: schema, SecretParams: secret}
+	}
+	return out, nil
 }

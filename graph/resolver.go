@@ -17,6 +17,8 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/model"
+	"github.com/jobgraph/jobgraph/plugins/host"
+	"github.com/jobgraph/jobgraph/plugins/sdk"
 	"github.com/jobgraph/jobgraph/rbac"
 )
 
@@ -29,11 +31,21 @@ type Resolver struct {
 	identity  *identity.Service
 	authz     *rbac.Authorizer
 	audit     *audit.Recorder
+	executors Executors
 	tx        core.Transactor
 	log       *slog.Logger
 
 	secureCookies  bool
 	allowedOrigins []string
+}
+
+// Executors is what the API shows of the executor plugins;
+// *plugins/host.Host is it.
+type Executors interface {
+	// List reports every registered executor without starting any.
+	List() []host.Status
+	// Describe reports an executor's actions, starting it if needed.
+	Describe(ctx context.Context, name string) (sdk.Info, error)
 }
 
 // projectByID loads a project through the request's loader; "" is none.

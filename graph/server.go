@@ -31,6 +31,8 @@ type Options struct {
 	Identity  *identity.Service
 	Authz     *rbac.Authorizer
 	Audit     *audit.Recorder
+	// Executors lists the executor plugins.
+	Executors Executors
 	// Tx runs a mutation and its audit record in one transaction.
 	Tx     core.Transactor
 	Logger *slog.Logger
@@ -69,7 +71,7 @@ func NewHandler(opts Options) http.Handler {
 	}
 	r := &Resolver{
 		projects: opts.Projects, inventory: opts.Inventory, identity: opts.Identity, authz: opts.Authz,
-		audit: opts.Audit, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
+		audit: opts.Audit, executors: opts.Executors, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
 
 	mux := http.NewServeMux()

@@ -814,3 +814,28 @@ func TestE2EVersion(t *testing.T) {
 	require.Equal(t, "jobgraph dev\n", stdout)
 	require.Empty(t, stderr)
 }
+
+// TestE2EExecutorsThroughTheAPI: the built-in executor is this binary run
+// as a plugin; the API lists it, and describing it starts its process.
+func TestE2EExecutorsThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	p := e2eStartServer(t, "server", e2eEnv(), "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	type executor struct {
+		Name, Health string
+		BuiltIn      bool
+		Actions      []struct{ Name string }
+	}
+	var before struct{ Executors []executor }
+	e2eGraphQL(t, p.url, `{ executors { name health builtIn } }`, nil, &before)
+	require.Equal(t, []executor{{Name: "local", Health: "NOT_STARTED", BuiltIn: true}}, before.Executors, "plugins start on first use")
+
+	var after struct{ Executors []executor }
+	e2eGraphQL(t, p.url, `{ executors { name health builtIn actions { name } } }`, nil, &after)
+	require.Len(t, after.Executors, 1)
+	require.NotEmpty(t, after.Executors[0].Actions)
+	var again struct{ Executors []executor }
+	e2eGraphQL(t, p.url, `{ executors { name health } }`, nil, &again)
+	require.Equal(t, "READY", again.Executors[0].Health)
+	p.waitFor(`"plugin started"`, e2eHasMsg("plugin started"))
+	require.Equal(t, 0, p.stop(syscall.SIGTERM))
+}

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +29,8 @@ import (
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/graph"
+	"github.com/jobgraph/jobgraph/plugins/builtin"
+	"github.com/jobgraph/jobgraph/plugins/host"
 	"github.com/jobgraph/jobgraph/rbac"
 	"github.com/jobgraph/jobgraph/web"
 )
@@ -157,6 +162,48 @@ func loadKeyring(cfg config.Config, log *slog.Logger) (*secrets.Keyring, error) 
 	return secrets.NewKeyring(key)
 }
 
+// startPlugins opens the executor plugin host with the built-in executors
+// (this binary, re-executed as "jobgraph plugin serve NAME") and the
+// third-party plugins listed in the plugin directory's manifest. Plugin
+// processes start on first use. A third-party binary that is not listed, or
+// whose checksum differs, is refused with a warning; the server still starts.
+func startPlugins(ctx context.Context, cfg config.Config, log *slog.Logger) (*host.Host, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the jobgraph binary for built-in executors: %w", err)
+	}
+	h := host.New(host.Options{
+		Logger:     log,
+		PrivateDir: filepath.Join(cfg.DataDir, "plugins-run"),
+	})
+	for _, name := range slices.Sorted(maps.Keys(builtin.Executors())) {
+		if err := h.Register(host.Source{Name: name, Path: self, Args: []string{"plugin", "serve", name}, BuiltIn: true}); err != nil {
+			return nil, err
+		}
+	}
+	dir := cfg.PluginDirectory()
+	if _, err := os.Stat(dir); err == nil {
+		sources, errs := host.Discover(dir, host.Manifest{})
+		for _, err := range errs {
+			log.Warn("refused an executor plugin", "dir", dir, "err", err)
+		}
+		for _, src := range sources {
+			if err := h.Register(src); err != nil {
+				log.Warn("refused an executor plugin", "plugin", src.Name, "err", err)
+			}
+		}
+	}
+	if err := h.Start(ctx); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0)
+	for _, st := range h.List() {
+		names = append(names, st.Name)
+	}
+	log.Info("executors registered", "executors", strings.Join(names, ","), "plugin_dir", dir)
+	return h, nil
+}
+
 // lookupEnv returns the value of name in environ ("" if unset).
 func lookupEnv(environ []string, name string) string {
 	for _, kv := range environ {
@@ -183,6 +230,11 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		return err
 	}
 	defer a.authz.Stop()
+	plugins, err := startPlugins(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer plugins.Stop()
 
 	handler := graph.NewHandler(graph.Options{
 		Projects:        a.projects,
@@ -190,6 +242,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		Identity:        a.identity,
 		Authz:           a.authz,
 		Audit:           a.audit,
+		Executors:       plugins,
 		Tx:              a.store,
 		Logger:          log.With("component", "api"),
 		Ready:           a.store.Ping,

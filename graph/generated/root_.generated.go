@@ -27,6 +27,7 @@ type ResolverRoot interface {
 	AuditEventConnection() AuditEventConnectionResolver
 	Credential() CredentialResolver
 	CredentialConnection() CredentialConnectionResolver
+	Executor() ExecutorResolver
 	Host() HostResolver
 	HostConnection() HostConnectionResolver
 	HostGroup() HostGroupResolver
@@ -178,6 +179,25 @@ type ComplexityRoot struct {
 		Name func(childComplexity int) int
 	}
 
+	Executor struct {
+		Actions     func(childComplexity int) int
+		BuiltIn     func(childComplexity int) int
+		Description func(childComplexity int) int
+		Health      func(childComplexity int) int
+		InFlight    func(childComplexity int) int
+		LastError   func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Restarts    func(childComplexity int) int
+		Version     func(childComplexity int) int
+	}
+
+	ExecutorAction struct {
+		Description  func(childComplexity int) int
+		Name         func(childComplexity int) int
+		ParamsSchema func(childComplexity int) int
+		SecretParams func(childComplexity int) int
+	}
+
 	Host struct {
 		Address           func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
@@ -304,6 +324,7 @@ type ComplexityRoot struct {
 		AuditEvents     func(childComplexity int, first *int, after *string, filter *model.AuditFilter, projectID *string) int
 		Credential      func(childComplexity int, id string) int
 		Credentials     func(childComplexity int, projectID string, first *int, after *string, filter *model.CredentialFilter) int
+		Executors       func(childComplexity int) int
 		Host            func(childComplexity int, id string) int
 		HostGroup       func(childComplexity int, id string) int
 		HostGroups      func(childComplexity int, projectID string, first *int, after *string, filter *model.HostGroupFilter) int
@@ -793,6 +814,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteRolePayload.Name(childComplexity), true
+
+	case "Executor.actions":
+		if e.ComplexityRoot.Executor.Actions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.Actions(childComplexity), true
+	case "Executor.builtIn":
+		if e.ComplexityRoot.Executor.BuiltIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.BuiltIn(childComplexity), true
+	case "Executor.description":
+		if e.ComplexityRoot.Executor.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.Description(childComplexity), true
+	case "Executor.health":
+		if e.ComplexityRoot.Executor.Health == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.Health(childComplexity), true
+	case "Executor.inFlight":
+		if e.ComplexityRoot.Executor.InFlight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.InFlight(childComplexity), true
+	case "Executor.lastError":
+		if e.ComplexityRoot.Executor.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.LastError(childComplexity), true
+	case "Executor.name":
+		if e.ComplexityRoot.Executor.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.Name(childComplexity), true
+	case "Executor.restarts":
+		if e.ComplexityRoot.Executor.Restarts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.Restarts(childComplexity), true
+	case "Executor.version":
+		if e.ComplexityRoot.Executor.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Executor.Version(childComplexity), true
+
+	case "ExecutorAction.description":
+		if e.ComplexityRoot.ExecutorAction.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExecutorAction.Description(childComplexity), true
+	case "ExecutorAction.name":
+		if e.ComplexityRoot.ExecutorAction.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExecutorAction.Name(childComplexity), true
+	case "ExecutorAction.paramsSchema":
+		if e.ComplexityRoot.ExecutorAction.ParamsSchema == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExecutorAction.ParamsSchema(childComplexity), true
+	case "ExecutorAction.secretParams":
+		if e.ComplexityRoot.ExecutorAction.SecretParams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExecutorAction.SecretParams(childComplexity), true
 
 	case "Host.address":
 		if e.ComplexityRoot.Host.Address == nil {
@@ -1471,6 +1572,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Credentials(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string), args["filter"].(*model.CredentialFilter)), true
+	case "Query.executors":
+		if e.ComplexityRoot.Query.Executors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Executors(childComplexity), true
 	case "Query.host":
 		if e.ComplexityRoot.Query.Host == nil {
 			break
@@ -2223,6 +2330,56 @@ extend type Mutation {
   revokeApiToken(input: RevokeApiTokenInput!): RevokeApiTokenPayload! @authenticated
 }
 `, BuiltIn: false},
+	{Name: "../../schema/executors.graphqls", Input: `"A JSON object, e.g. a JSON Schema."
+scalar JSONObject
+
+"An executor plugin: what runs tasks on targets over SSH, WinRM, HTTP, SQL..."
+type Executor {
+  name: String!
+  "Shipped inside the jobgraph binary (as opposed to a third-party plugin)."
+  builtIn: Boolean!
+  health: ExecutorHealth!
+  "The plugin's version, once it has started."
+  version: String
+  description: String
+  "Why the plugin last failed to start or crashed, if it did."
+  lastError: String
+  "How many times the plugin process was restarted after a crash."
+  restarts: Int!
+  "Tasks running in the plugin now."
+  inFlight: Int!
+  "The actions it offers, each with the JSON Schema of its parameters. Asking starts the plugin if it is not running; null, with an error, if it cannot start."
+  actions: [ExecutorAction!]
+}
+
+enum ExecutorHealth {
+  "Registered; its process starts on first use."
+  NOT_STARTED
+  STARTING
+  READY
+  "Stopped while idle; it starts again on next use."
+  STOPPED
+  "Its process died; it restarts on next use, after a backoff."
+  CRASHED
+  "It could not start (bad handshake, checksum, protocol version...)."
+  FAILED
+}
+
+"One thing an executor does, and what it needs to do it."
+type ExecutorAction {
+  name: String!
+  description: String!
+  "A JSON Schema (draft 2020-12) of the parameters, from which forms are rendered."
+  paramsSchema: JSONObject!
+  "Parameters whose values are secret: never shown, redacted from logs."
+  secretParams: [String!]!
+}
+
+extend type Query {
+  "Every executor, built-in and third-party."
+  executors: [Executor!]! @authenticated
+}
+`, BuiltIn: false},
 	{Name: "../../schema/inventory.graphqls", Input: `"The operating system family of a host."
 enum OS {
   LINUX
@@ -2882,6 +3039,44 @@ func (ec *executionContext) childFields_DeleteRolePayload(ctx context.Context, f
 		return ec.fieldContext_DeleteRolePayload_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteRolePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Executor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Executor_name(ctx, field)
+	case "builtIn":
+		return ec.fieldContext_Executor_builtIn(ctx, field)
+	case "health":
+		return ec.fieldContext_Executor_health(ctx, field)
+	case "version":
+		return ec.fieldContext_Executor_version(ctx, field)
+	case "description":
+		return ec.fieldContext_Executor_description(ctx, field)
+	case "lastError":
+		return ec.fieldContext_Executor_lastError(ctx, field)
+	case "restarts":
+		return ec.fieldContext_Executor_restarts(ctx, field)
+	case "inFlight":
+		return ec.fieldContext_Executor_inFlight(ctx, field)
+	case "actions":
+		return ec.fieldContext_Executor_actions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Executor", field.Name)
+}
+
+func (ec *executionContext) childFields_ExecutorAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ExecutorAction_name(ctx, field)
+	case "description":
+		return ec.fieldContext_ExecutorAction_description(ctx, field)
+	case "paramsSchema":
+		return ec.fieldContext_ExecutorAction_paramsSchema(ctx, field)
+	case "secretParams":
+		return ec.fieldContext_ExecutorAction_secretParams(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExecutorAction", field.Name)
 }
 
 func (ec *executionContext) childFields_Host(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -194,3 +194,15 @@ type AuditEventConnection struct {
 	PageInfo *PageInfo
 	Count    Counter `json:"-"`
 }
+
+// Executor is the API view of an executor plugin.
+type Executor struct {
+	Name        string
+	BuiltIn     bool
+	Health      ExecutorHealth
+	Version     *string
+	Description *string
+	LastError   *string
+	Restarts    int
+	InFlight    int
+}

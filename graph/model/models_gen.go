@@ -209,6 +209,16 @@ type DeleteRolePayload struct {
 	Name string `json:"name"`
 }
 
+// One thing an executor does, and what it needs to do it.
+type ExecutorAction struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// A JSON Schema (draft 2020-12) of the parameters, from which forms are rendered.
+	ParamsSchema map[string]any `json:"paramsSchema"`
+	// Parameters whose values are secret: never shown, redacted from logs.
+	SecretParams []string `json:"secretParams"`
+}
+
 type HostEdge struct {
 	Cursor string `json:"cursor"`
 	Node   *Host  `json:"node"`
@@ -513,6 +523,73 @@ func (e *CredentialKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e CredentialKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ExecutorHealth string
+
+const (
+	// Registered; its process starts on first use.
+	ExecutorHealthNotStarted ExecutorHealth = "NOT_STARTED"
+	ExecutorHealthStarting   ExecutorHealth = "STARTING"
+	ExecutorHealthReady      ExecutorHealth = "READY"
+	// Stopped while idle; it starts again on next use.
+	ExecutorHealthStopped ExecutorHealth = "STOPPED"
+	// Its process died; it restarts on next use, after a backoff.
+	ExecutorHealthCrashed ExecutorHealth = "CRASHED"
+	// It could not start (bad handshake, checksum, protocol version...).
+	ExecutorHealthFailed ExecutorHealth = "FAILED"
+)
+
+var AllExecutorHealth = []ExecutorHealth{
+	ExecutorHealthNotStarted,
+	ExecutorHealthStarting,
+	ExecutorHealthReady,
+	ExecutorHealthStopped,
+	ExecutorHealthCrashed,
+	ExecutorHealthFailed,
+}
+
+func (e ExecutorHealth) IsValid() bool {
+	switch e {
+	case ExecutorHealthNotStarted, ExecutorHealthStarting, ExecutorHealthReady, ExecutorHealthStopped, ExecutorHealthCrashed, ExecutorHealthFailed:
+		return true
+	}
+	return false
+}
+
+func (e ExecutorHealth) String() string {
+	return string(e)
+}
+
+func (e *ExecutorHealth) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ExecutorHealth(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ExecutorHealth", str)
+	}
+	return nil
+}
+
+func (e ExecutorHealth) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ExecutorHealth) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ExecutorHealth) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
