@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -56,19 +55,6 @@ type action struct {
 	secretParams []string
 }
 
-// minimalEnv is the environment every plugin gets. The server's own (DB
-// passwords, cloud credentials) never reaches a plugin: go-plugin runs
-// with SkipHostEnv and adds only its handshake variables.
-func minimalEnv() []string {
-	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
-}
-
 // launch starts a process for the slot's plugin, handshakes (go-plugin:
 // checksum, cookie, protocol version, AutoMTLS), describes it and checks
 // the answer. On any failure the process is killed and the error is a
@@ -76,7 +62,7 @@ func minimalEnv() []string {
 func (s *slot) launch() (*process, error) {
 	h, name := s.h, s.src.Name
 	cmd := exec.Command(s.path, s.src.Args...)
-	cmd.Env = append(minimalEnv(), s.src.Env...)
+	cmd.Env = append(sdk.PluginEnv(), s.src.Env...) // never the server's own environment
 	setProcAttr(cmd)
 	secrets := newSecretSet()
 	logger := newHCLogAdapter(s.log, filepath.Base(s.path), secrets.redactString)

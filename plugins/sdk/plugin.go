@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"os"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -17,6 +18,25 @@ var Handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "JOBGRAPH_EXECUTOR_PLUGIN",
 	MagicCookieValue: "b7f0c1f2a3e44b4c9c5f2c1de0e9a8d6",
+}
+
+// PluginEnvVars are the only variables of jobgraph's environment a plugin
+// process inherits (besides go-plugin's own handshake variables): the
+// server's environment, with its database password and cloud credentials,
+// never reaches a plugin. A plugin needing configuration gets it through
+// its task's parameters and credential.
+var PluginEnvVars = []string{"PATH", "HOME", "TMPDIR", "LANG"}
+
+// PluginEnv returns the environment a plugin process starts with: the
+// current values of PluginEnvVars.
+func PluginEnv() []string {
+	var env []string
+	for _, k := range PluginEnvVars {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // PluginName is the name under which an executor is dispensed.

@@ -35,6 +35,7 @@ func CompileSchema(raw json.RawMessage) (*Schema, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat() // "format": "uri" means it, as authors expect
 	url := fmt.Sprintf("mem://params/%d.json", schemaSeq.Add(1))
 	if err := c.AddResource(url, doc); err != nil {
 		return nil, fmt.Errorf("parameters schema: %w", err)

@@ -120,7 +120,8 @@ func (s *server) actionSchemas(ctx context.Context) (map[string]*Schema, error) 
 }
 
 // check refuses a task whose action the executor does not describe, or
-// whose parameters its schema rejects, before the executor sees it.
+// whose parameters its schema or its Validator rejects, before Execute sees
+// it: an executor never has to repeat those checks.
 func (s *server) check(ctx context.Context, task Task) error {
 	schemas, err := s.actionSchemas(ctx)
 	if err != nil {
@@ -130,7 +131,14 @@ func (s *server) check(ctx context.Context, task Task) error {
 	if !ok {
 		return fmt.Errorf("no action %q", task.Action)
 	}
-	if problems := schema.Validate(task.Params); len(problems) > 0 {
+	problems := schema.Validate(task.Params)
+	if v, ok := s.impl.(Validator); ok && len(problems) == 0 {
+		var err error
+		if problems, err = v.Validate(ctx, ValidateRequest{Action: task.Action, Params: task.Params, Target: task.Target}); err != nil {
+			return fmt.Errorf("validate: %w", err)
+		}
+	}
+	if len(problems) > 0 {
 		msgs := make([]string, len(problems))
 		for i, p := range problems {
 			msgs[i] = p.Error()

@@ -81,14 +81,20 @@ func InProcess(t testing.TB, e sdk.Executor) *Harness {
 
 // Process starts cmd as a plugin process with go-plugin, the way jobgraph
 // starts executors (the sdk.Handshake, protocol negotiation, gRPC only,
-// AutoMTLS), and kills it when the test ends. The plugin's log lines go to
+// AutoMTLS, and only the environment jobgraph gives plugins unless cmd.Env
+// is set), and kills it when the test ends. The plugin's log lines go to
 // t.Log; its output and logs are also kept for the secret checks (see
 // PluginLog).
 func Process(t testing.TB, cmd *exec.Cmd) *Harness {
 	t.Helper()
 	logs := &logCollector{t: t}
 	t.Cleanup(logs.close) // runs after the Kill below: cleanups run last-in first-out
+	if cmd.Env == nil {
+		// What jobgraph gives a plugin, so that one relying on more fails here.
+		cmd.Env = sdk.PluginEnv()
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
+		SkipHostEnv:      true,
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.PluginSets(nil),
 		Cmd:              cmd,
