@@ -13,6 +13,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -837,5 +839,63 @@ func TestE2EExecutorsThroughTheAPI(t *testing.T) {
 	e2eGraphQL(t, p.url, `{ executors { name health } }`, nil, &again)
 	require.Equal(t, "READY", again.Executors[0].Health)
 	p.waitFor(`"plugin started"`, e2eHasMsg("plugin started"))
+	require.Equal(t, 0, p.stop(syscall.SIGTERM))
+}
+
+// TestE2EThirdPartyPlugins: the examples, installed in the plugin directory
+// with their checksums in plugins.json, are listed and described next to the
+// built-in executor; an unlisted binary is refused with a warning.
+func TestE2EThirdPartyPlugins(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	goPlugin := filepath.Join(dir, "http-check")
+	build := exec.Command("go", "build", "-o", goPlugin, ".")
+	build.Dir = filepath.Join(root, "examples", "go-executor")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	pyPlugin := filepath.Join(dir, "py-echo")
+	out, err = exec.Command("/bin/sh", filepath.Join(root, "examples", "python-executor", "build.sh"), pyPlugin).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stray"), []byte("#!/bin/sh\nexit 0\n"), 0o755))
+
+	sum := func(path string) string {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		h := sha256.Sum256(b)
+		return hex.EncodeToString(h[:])
+	}
+	manifest, err := json.Marshal(map[string]any{"version": 1, "plugins": []map[string]string{
+		{"name": "http-check", "file": "http-check", "sha256": sum(goPlugin)},
+		{"name": "py-echo", "file": "py-echo", "sha256": sum(pyPlugin)},
+	}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "plugins.json"), manifest, 0o644))
+
+	p := e2eStartServer(t, "server", e2eEnv(), "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--plugin-dir", dir)
+	var data struct {
+		Executors []struct {
+			Name, Health string
+			BuiltIn      bool
+			Actions      []struct {
+				Name         string
+				ParamsSchema map[string]any
+			}
+		}
+	}
+	e2eGraphQL(t, p.url, `{ executors { name health builtIn actions { name paramsSchema } } }`, nil, &data)
+	got := map[string]bool{}
+	for _, e := range data.Executors {
+		got[e.Name] = e.BuiltIn
+		require.NotEmpty(t, e.Actions, e.Name)
+		for _, a := range e.Actions {
+			require.Equal(t, "object", a.ParamsSchema["type"], "%s.%s", e.Name, a.Name)
+		}
+	}
+	require.Equal(t, map[string]bool{"local": true, "http-check": false, "py-echo": false}, got)
+	require.NotEmpty(t, p.lines(func(l string) bool {
+		return strings.Contains(l, "refused an executor plugin") && strings.Contains(l, "stray")
+	}), "the unlisted binary is refused with a warning")
 	require.Equal(t, 0, p.stop(syscall.SIGTERM))
 }
