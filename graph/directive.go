@@ -103,10 +103,16 @@ func (r *Resolver) hasPermission(ctx context.Context, obj any, next graphql.Reso
 		if !ok {
 			return nil, fmt.Errorf("directive: %T has no project scope", obj)
 		}
-		if scoped.ProjectScope() == "" {
+		pid := scoped.ProjectScope()
+		switch {
+		case pid == "":
 			return next(ctx) // tied to no project: nothing to guard (the field is null)
+		case r.authz.Allowed(c.subject(), pid, perm):
+			// The parent was loaded, so its project exists: no query. This
+			// runs once per row of a list, so it must stay in memory.
+			return next(ctx)
 		}
-		err = r.authz.Check(ctx, c.subject(), scoped.ProjectScope(), perm)
+		err = r.authz.Check(ctx, c.subject(), pid, perm)
 	default:
 		err = r.authz.Check(ctx, c.subject(), "", perm)
 	}
