@@ -3,6 +3,7 @@
 package builtin
 
 import (
+	httpexec "github.com/jobgraph/jobgraph/plugins/http"
 	"github.com/jobgraph/jobgraph/plugins/local"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
 )
@@ -17,6 +18,7 @@ import (
 // process instead. Each executor imports only plugins/sdk.
 func Executors() map[string]func() sdk.Executor {
 	return map[string]func() sdk.Executor{
-		local.Name: local.New,
+		httpexec.Name: httpexec.New,
+		local.Name:    local.New,
 	}
 }
