@@ -6,6 +6,7 @@ import (
 	httpexec "github.com/jobgraph/jobgraph/plugins/http"
 	"github.com/jobgraph/jobgraph/plugins/local"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
+	"github.com/jobgraph/jobgraph/plugins/winrm"
 )
 
 // Executors returns a factory for each built-in executor, by name.
@@ -20,5 +21,6 @@ func Executors() map[string]func() sdk.Executor {
 	return map[string]func() sdk.Executor{
 		httpexec.Name: httpexec.New,
 		local.Name:    local.New,
+		winrm.Name:    winrm.New,
 	}
 }
