@@ -6,6 +6,7 @@ import (
 	httpexec "github.com/jobgraph/jobgraph/plugins/http"
 	"github.com/jobgraph/jobgraph/plugins/local"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
+	sqlexec "github.com/jobgraph/jobgraph/plugins/sql"
 	"github.com/jobgraph/jobgraph/plugins/winrm"
 )
 
@@ -21,6 +22,7 @@ func Executors() map[string]func() sdk.Executor {
 	return map[string]func() sdk.Executor{
 		httpexec.Name: httpexec.New,
 		local.Name:    local.New,
+		sqlexec.Name:  sqlexec.New,
 		winrm.Name:    winrm.New,
 	}
 }
