@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFLAGS_TEST ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test check fmt vet generate check-generated proto clean
+.PHONY: all build run test deps check fmt vet generate check-generated proto clean
 
 all: build
 
@@ -18,9 +18,14 @@ build:
 run: build
 	./$(BIN) server $(ARGS)
 
-## test: the whole test suite, with the race detector, against SQLite and MariaDB
-test:
+## test: the whole test suite, with the race detector, against SQLite, MariaDB,
+## PostgreSQL and a real sshd; installs the Debian packages it needs when missing
+test: deps
 	$(GO) test $(GOFLAGS_TEST) ./...
+
+## deps: the Debian packages the tests need (see .ci/deps)
+deps:
+	@bash .ci/deps
 
 ## check: formatting, vet, and generated code up to date
 check: fmt vet check-generated

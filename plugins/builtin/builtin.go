@@ -7,6 +7,7 @@ import (
 	"github.com/jobgraph/jobgraph/plugins/local"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
 	sqlexec "github.com/jobgraph/jobgraph/plugins/sql"
+	sshexec "github.com/jobgraph/jobgraph/plugins/ssh"
 	"github.com/jobgraph/jobgraph/plugins/winrm"
 )
 
@@ -23,6 +24,7 @@ func Executors() map[string]func() sdk.Executor {
 		httpexec.Name: httpexec.New,
 		local.Name:    local.New,
 		sqlexec.Name:  sqlexec.New,
+		sshexec.Name:  sshexec.New,
 		winrm.Name:    winrm.New,
 	}
 }
