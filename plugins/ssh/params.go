@@ -56,17 +56,20 @@ type params struct {
 	Env  map[string]string `json:"env"`
 	Dir  string            `json:"dir"`
 	Sudo *sudoParam        `json:"sudo"`
-	// push
-	Content string `json:"content"`
-	Dest    string `json:"dest"`
-	Mode    string `json:"mode"`
-	Owner   string `json:"owner"`
+	// push: content (a file) or archive (a directory)
+	Content *string `json:"content"`
+	Archive *string `json:"archive"`
+	Dest    string  `json:"dest"`
+	Mode    string  `json:"mode"`
+	Owner   string  `json:"owner"`
 	// fetch
 	Path     string `json:"path"`
 	MaxBytes int64  `json:"max_bytes"`
 
-	content []byte // Content decoded
-	mode    uint32 // Mode parsed
+	content []byte  // Content decoded
+	archive []byte  // Archive decoded
+	tar     tarInfo // what Archive holds
+	mode    uint32  // Mode parsed
 }
 
 // The policies for a host key that is not in known_hosts.
@@ -142,12 +145,13 @@ func actions() []*action {
 		}},
 		{Action: sdk.Action{
 			Name:        "push",
-			Description: "Upload a file over SFTP next to its destination, verify its SHA-256 on the target (sha256sum), set its mode and owner, then rename it into place atomically.",
+			Description: "Upload a file (content) or a directory tree (archive, a tar) over SFTP next to its destination, verify its SHA-256 on the target (sha256sum), set its mode and owner, then move it into place: a file by an atomic rename, a directory by extracting it into a fresh sibling and swapping it in, so dest is always the old tree or the new one, never a half-written one.",
 			ParamsSchema: objectSchema(`
-				"content": {"type": "string", "contentEncoding": "base64", "description": "The file's content, base64-encoded (standard alphabet, padded)."},
-				"dest": {"type": "string", "minLength": 1, "description": "The absolute path of the file on the target; its directory must exist and be writable by the login user. An existing file is replaced atomically."},
-				"mode": {"type": "string", "pattern": "^0?[0-7]{3,4}$", "default": "0644", "description": "The file's permission bits in octal, e.g. \"0640\"."},
-				"owner": {"type": "string", "minLength": 1, "description": "The file's owner as user or user:group (chown on the target before the rename; needs the login user to be allowed to chown, usually root)."}`, `"content", "dest"`),
+				"content": {"type": "string", "contentEncoding": "base64", "description": "Push a file: its content, base64-encoded (standard alphabet, padded). Give content or archive, not both."},
+				"archive": {"type": "string", "contentEncoding": "base64", "description": "Push a directory: a tar archive of its content, gzip-compressed or not (told by its magic bytes), base64-encoded (standard alphabet, padded). Entries are relative to dest; absolute names, .. components, devices and links leading outside the tree are refused before connecting. Extracted with the archive's permission bits but not its owners. Give content or archive, not both."},
+				"dest": {"type": "string", "minLength": 1, "description": "The absolute path of the file (with content) or directory (with archive) on the target; its parent directory must exist and be writable by the login user. An existing file is replaced atomically; an existing directory is replaced whole (its old content removed) by two renames, old tree aside then new tree in."},
+				"mode": {"type": "string", "pattern": "^0?[0-7]{3,4}$", "description": "Permission bits in octal, e.g. \"0640\": of the file (default 0644), or of the top directory with archive (default 0755; the entries keep the archive's)."},
+				"owner": {"type": "string", "minLength": 1, "description": "The owner as user or user:group, set before the file or tree is moved into place (chown, chown -R for a directory); needs the login user to be allowed to chown, usually root."}`, `"dest"`),
 		}},
 		{Action: sdk.Action{
 			Name:        "fetch",
@@ -192,22 +196,7 @@ func (e *Executor) parse(name string, raw json.RawMessage) (*params, []sdk.Field
 		}
 	}
 	if name == "push" {
-		b, err := base64.StdEncoding.DecodeString(p.Content)
-		if err != nil {
-			problems = append(problems, sdk.FieldError{Field: "content", Message: "not valid base64: " + err.Error()})
-		}
-		p.content = b
-		p.mode = 0o644
-		if p.Mode != "" {
-			m, err := strconv.ParseUint(p.Mode, 8, 32)
-			if err != nil || m > 0o7777 {
-				problems = append(problems, sdk.FieldError{Field: "mode", Message: fmt.Sprintf("%q is not an octal mode", p.Mode)})
-			}
-			p.mode = uint32(m)
-		}
-		if strings.HasSuffix(p.Dest, "/") {
-			problems = append(problems, sdk.FieldError{Field: "dest", Message: "must name a file, not a directory"})
-		}
+		problems = append(problems, p.parsePush()...)
 	}
 	if p.MaxBytes == 0 {
 		p.MaxBytes = DefaultMaxFetch
@@ -219,4 +208,49 @@ func (e *Executor) parse(name string, raw json.RawMessage) (*params, []sdk.Field
 		p.Jump.Port = 22
 	}
 	return &p, problems
+}
+
+// parsePush decodes and checks push's content or archive, and its mode.
+func (p *params) parsePush() []sdk.FieldError {
+	var problems []sdk.FieldError
+	switch {
+	case p.Content != nil && p.Archive != nil:
+		problems = append(problems, sdk.FieldError{Field: "archive", Message: "content and archive exclude each other: give content to push a file, archive to push a directory"})
+	case p.Content == nil && p.Archive == nil:
+		problems = append(problems, sdk.FieldError{Field: "content", Message: "give content to push a file, or archive to push a directory"})
+	case p.Content != nil:
+		b, err := base64.StdEncoding.DecodeString(*p.Content)
+		if err != nil {
+			problems = append(problems, sdk.FieldError{Field: "content", Message: "not valid base64: " + err.Error()})
+		}
+		p.content = b
+		if strings.HasSuffix(p.Dest, "/") {
+			problems = append(problems, sdk.FieldError{Field: "dest", Message: "must name a file, not a directory"})
+		}
+	default:
+		b, err := base64.StdEncoding.DecodeString(*p.Archive)
+		if err != nil {
+			problems = append(problems, sdk.FieldError{Field: "archive", Message: "not valid base64: " + err.Error()})
+		} else if info, err := inspectArchive(b); err != nil {
+			problems = append(problems, sdk.FieldError{Field: "archive", Message: err.Error()})
+		} else {
+			p.archive, p.tar = b, info
+		}
+		// The temporary paths are siblings named after dest.
+		if p.Dest != "" && path.IsAbs(p.Dest) && (p.Dest == "/" || path.Clean(p.Dest) != p.Dest) {
+			problems = append(problems, sdk.FieldError{Field: "dest", Message: fmt.Sprintf("%q must be a clean path below /, without a trailing /, . or .. components", p.Dest)})
+		}
+	}
+	p.mode = 0o644
+	if p.Archive != nil {
+		p.mode = 0o755
+	}
+	if p.Mode != "" {
+		m, err := strconv.ParseUint(p.Mode, 8, 32)
+		if err != nil || m > 0o7777 {
+			problems = append(problems, sdk.FieldError{Field: "mode", Message: fmt.Sprintf("%q is not an octal mode", p.Mode)})
+		}
+		p.mode = uint32(m)
+	}
+	return problems
 }

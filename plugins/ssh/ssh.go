@@ -16,6 +16,28 @@
 //     renames it onto DEST with posix-rename@openssh.com, so readers see
 //     the old file or the new one, never a partial one. Outputs sha256 and
 //     bytes.
+//   - push with archive instead of content pushes a directory: archive is
+//     a base64 tar, gzip-compressed or not (told by its magic bytes; -z is
+//     passed to tar when it is). Validate reads every entry first and
+//     refuses absolute names, .. components, entries below a symbolic link
+//     of the archive, links whose target leaves the tree (or goes through
+//     another link of the archive) and devices or FIFOs, before any
+//     connection. The archive is uploaded to DEST.jobgraph-tmp-RANDOM.tar
+//     (mode 0600), checked with sha256sum, and extracted with `tar -x -p
+//     --no-same-owner` (the archive's permission bits, the login user as
+//     owner) into a fresh sibling DEST.jobgraph-new-RANDOM; owner is
+//     applied with chown -R and mode (default 0755) to the top directory.
+//     Then it is swapped in: when DEST does not exist, `mv -T NEW DEST`;
+//     when it is a directory, `mv -T DEST DEST.jobgraph-old-RANDOM`, `mv -T
+//     NEW DEST` (moving the old tree back if that fails), and the old tree
+//     is removed. Those are two renames, not one atomic step: for an
+//     instant DEST does not exist, but it is never half-written, always
+//     the whole old tree or the whole new one. DEST that exists and is not
+//     a directory (a symbolic link too) is refused. The swap is not
+//     interrupted once begun; before it, a failure or a cancel removes the
+//     archive and the new tree. Progress lines on stdout: "uploaded N
+//     bytes", "extracted N files", "replaced DEST" (or "created DEST").
+//     Outputs sha256 (of the archive) and files (its regular files).
 //   - fetch: reads a regular file of at most max_bytes back over SFTP and
 //     streams it as stdout; outputs sha256 and bytes (of the file as read;
 //     the stream is redacted like any output).
@@ -153,8 +175,8 @@ func (e *Executor) Close() error {
 func (e *Executor) Describe(context.Context) (sdk.Info, error) { return e.info, nil }
 
 // Validate implements sdk.Validator: beyond the schema, paths must be
-// absolute, env keys valid variable names, content valid base64 and mode
-// octal.
+// absolute, env keys valid variable names, content valid base64, archive
+// a safe tar (exactly one of the two for push) and mode octal.
 func (e *Executor) Validate(_ context.Context, req sdk.ValidateRequest) ([]sdk.FieldError, error) {
 	_, problems := e.parse(req.Action, req.Params)
 	return problems, nil
@@ -184,6 +206,9 @@ func (e *Executor) Execute(ctx context.Context, task sdk.Task, out sdk.Output) (
 	case "script":
 		return e.script(ctx, ep, p, out)
 	case "push":
+		if p.Archive != nil {
+			return e.pushDir(ctx, ep, p, out)
+		}
 		return e.push(ctx, ep, p, out)
 	case "fetch":
 		return e.fetch(ctx, ep, p, out)

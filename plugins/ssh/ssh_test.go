@@ -74,6 +74,7 @@ func TestConformance(t *testing.T) {
 			v.task(t, "command", map[string]any{"command": "pwd", "dir": "relative"}),
 			v.task(t, "command", map[string]any{"command": "true", "env": map[string]string{"1BAD": "x"}}),
 			v.task(t, "push", map[string]any{"content": "not base64!", "dest": "/tmp/x"}),
+			v.task(t, "push", map[string]any{"archive": base64.StdEncoding.EncodeToString([]byte("not a tar")), "dest": "/tmp/x"}),
 			v.task(t, "fetch", map[string]any{"path": "relative"}),
 		},
 		SlowTimeout: 500 * time.Millisecond,
