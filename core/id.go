@@ -24,6 +24,7 @@ const (
 	KindSession    Kind = "ses"
 	KindToken      Kind = "tok"
 	KindAuditEvent Kind = "aud"
+	KindJob        Kind = "job"
 )
 
 // Noun is the kind's name in messages: "host group".
@@ -45,6 +46,8 @@ func (k Kind) Noun() string {
 		return "API token"
 	case KindAuditEvent:
 		return "audit event"
+	case KindJob:
+		return "job"
 	}
 	return string(k)
 }

@@ -101,6 +101,8 @@ func (s *Store) ProjectOf(ctx context.Context, id string) (string, error) {
 		model = &groupRow{}
 	case core.KindCredential:
 		model = &credentialRow{}
+	case core.KindJob:
+		model = &jobRow{}
 	default:
 		return "", core.NotFound("object", id)
 	}

@@ -1,0 +1,204 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Limits on job definitions.
+const (
+	MaxNameLen        = 63
+	MaxDescriptionLen = 4096
+	MaxParameters     = 64
+	MaxSteps          = 200
+	MaxChoices        = 256
+	MaxOutputs        = 64
+	MaxTargets        = 10000 // host IDs plus group IDs of one step
+	MaxStepParamsLen  = 64 << 10
+	MaxTimeout        = 24 * time.Hour
+	MaxRetries        = 10
+	MaxRetryBackoff   = time.Hour
+	MaxStrategyCount  = 100000
+)
+
+// Job is a versioned definition in a project. Name and Description belong to
+// the job and are not versioned; Spec is the content of version Version, the
+// latest. Every change of the spec makes a new version; old versions are
+// kept, immutable, because runs record the version they ran.
+type Job struct {
+	ID          string
+	ProjectID   string
+	Name        string
+	Description string
+	// Version is the latest version, 1 for a new job.
+	Version   int
+	Spec      Spec
+	CreatedAt time.Time
+	// UpdatedAt is when the name, the description or the spec last changed.
+	UpdatedAt time.Time
+	CreatedBy string
+}
+
+// Version is one immutable version of a job's spec.
+type Version struct {
+	JobID     string
+	Version   int
+	Spec      Spec
+	CreatedAt time.Time
+	CreatedBy string
+}
+
+// Spec is what a version of a job defines: its parameters and its steps.
+type Spec struct {
+	Parameters []Parameter
+	Steps      []Step
+}
+
+// ParamType is the type of a job parameter.
+type ParamType string
+
+// The parameter types, and the Go type of their values (in Default and in
+// template.Values).
+const (
+	ParamString  ParamType = "string"  // string
+	ParamNumber  ParamType = "number"  // float64
+	ParamBoolean ParamType = "boolean" // bool
+	ParamChoice  ParamType = "choice"  // string, one of Choices
+	ParamSecret  ParamType = "secret"  // string; never has a default, redacted wherever it is used
+	ParamHosts   ParamType = "hosts"   // []string of host IDs; a step may target it
+)
+
+// ParamTypes lists every parameter type, for exhaustive mapping tests.
+func ParamTypes() []ParamType {
+	return []ParamType{ParamString, ParamNumber, ParamBoolean, ParamChoice, ParamSecret, ParamHosts}
+}
+
+func (t ParamType) valid() bool {
+	for _, v := range ParamTypes() {
+		if t == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Parameter is one input of a job, given when a run starts.
+type Parameter struct {
+	Name     string
+	Type     ParamType
+	Required bool
+	// Default is the value used when a run gives none; nil for none. Its Go
+	// type is the one ParamType documents.
+	Default any
+	// Choices lists the allowed values of a choice parameter.
+	Choices     []string
+	Description string
+}
+
+// Condition decides whether a step runs, given how the steps it needs ended.
+type Condition string
+
+// The conditions.
+const (
+	// ConditionOnSuccess runs the step when every step it needs succeeded
+	// (the default).
+	ConditionOnSuccess Condition = "on_success"
+	// ConditionOnFailure runs the step when at least one step it needs
+	// failed: a cleanup or a notification.
+	ConditionOnFailure Condition = "on_failure"
+	// ConditionAlways runs the step once every step it needs has ended,
+	// however it ended.
+	ConditionAlways Condition = "always"
+)
+
+// Conditions lists every condition, for exhaustive mapping tests.
+func Conditions() []Condition {
+	return []Condition{ConditionOnSuccess, ConditionOnFailure, ConditionAlways}
+}
+
+func (c Condition) valid() bool {
+	for _, v := range Conditions() {
+		if c == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Step is one node of a job's DAG: an executor action run on targets.
+type Step struct {
+	// Name is unique in the job; other steps name it in Needs and templates.
+	Name     string
+	Executor string
+	Action   string
+	// Params is the action's parameters, a JSON object validated against the
+	// executor's schema. String values may hold templates (package template).
+	Params  json.RawMessage
+	Targets Targets
+	// Needs names the steps that must end before this one starts.
+	Needs     []string
+	Condition Condition
+	// Timeout bounds each task of the step; 0 for the engine's default.
+	Timeout time.Duration
+	// Retries is how many times a failed task is tried again (0–10).
+	Retries      int
+	RetryBackoff time.Duration
+	Strategy     Strategy
+	// Outputs names the outputs the step exports to the steps after it.
+	Outputs []string
+}
+
+// Targets are where a step runs: the union of all its sources, resolved
+// when the run starts. At least one source is set.
+type Targets struct {
+	Hosts  []string // host IDs
+	Groups []string // host group IDs
+	// Selector is a label selector (package inventory/labels), in canonical form.
+	Selector string
+	// Param names a job parameter of type hosts.
+	Param string
+}
+
+// Strategy is how a step fans out over its targets. The zero Strategy runs
+// on every target at once and stops at nothing.
+type Strategy struct {
+	// MaxParallel caps the tasks running at once; 0 for no cap.
+	MaxParallel int
+	// BatchSize or BatchPercent (not both) make a rolling step: one batch of
+	// hosts after the other, each batch finished before the next starts.
+	BatchSize    int
+	BatchPercent int // 1–100
+	// FailureThreshold and FailurePercent stop the step (no new task starts)
+	// once more tasks than that have failed; either may be set, or both.
+	FailureThreshold int
+	FailurePercent   int // 1–100
+	// ContinueOnError makes a step whose tasks failed count as succeeded for
+	// the steps that need it.
+	ContinueOnError bool
+}
+
+// FieldError is one problem an executor's schema found in a step's
+// parameters. Field is the dotted path of the parameter ("env.HOME"), ""
+// for the parameters as a whole.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ActionSchemas gives the validator of an executor action's parameters.
+// The server implements it over the plugin host; the job package never
+// talks to plugins itself.
+type ActionSchemas interface {
+	// Schema returns the validator of the parameters of executor's action,
+	// ErrUnknownExecutor or ErrUnknownAction (possibly wrapped) if there is
+	// no such thing, or another error when it cannot tell.
+	Schema(ctx context.Context, executor, action string) (validate func(params json.RawMessage) []FieldError, err error)
+}
+
+// Errors an ActionSchemas returns.
+var (
+	ErrUnknownExecutor = errors.New("unknown executor")
+	ErrUnknownAction   = errors.New("unknown action")
+)
