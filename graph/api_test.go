@@ -33,6 +33,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
+	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
@@ -121,6 +122,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		ids: identity.NewService(s, identity.Options{Hash: cheapHash, RoleValidator: authz.ValidateRole}),
 	}
 	// Several bundles may share a store: each has an admin of its own.
+	executors := inProcessExecutors{"local": local.New()}
 	b.token = b.newUser(t, "admin-"+strings.ToLower(core.NewID(core.KindUser)[20:]), true)
 	o := graph.Options{
 		Projects:      project.NewService(s, authz),
@@ -128,7 +130,8 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Identity:      b.ids,
 		Authz:         authz,
 		Audit:         audit.NewRecorder(s),
-		Executors:     inProcessExecutors{"local": local.New()},
+		Executors:     executors,
+		Jobs:          job.NewService(s, graph.ActionSchemas(executors)),
 		Tx:            s,
 		Logger:        slog.New(slog.NewJSONHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:         s.Ping,

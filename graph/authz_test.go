@@ -172,6 +172,12 @@ func authzRows() []authzRow {
 			vars: id(func(fx *authzFixture) string { return fx.cred })},
 		{field: "Query.credentials", level: levelProjectRead, query: `query($id: ID!) { credentials(projectId: $id) { totalCount } }`,
 			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.jobs", level: levelProjectRead, query: `query($id: ID!) { jobs(projectId: $id) { totalCount } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.job", level: levelProjectRead, query: `query($id: ID!) { job(id: $id) { id yaml steps { name needs } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newJob(t)}
+			}},
 		{field: "Query.viewer", level: levelAuthenticated, query: `{ viewer { user { id username } roles { role } } }`, vars: authzNoVars},
 		{field: "Query.users", level: levelAuthenticated, query: `{ users { totalCount } }`, vars: authzNoVars},
 		{field: "Query.roles", level: levelAuthenticated, query: `{ roles { name } }`, vars: authzNoVars},
@@ -232,6 +238,21 @@ func authzRows() []authzRow {
 		{field: "Mutation.updateCredential", level: levelProjectWrite,
 			query: `mutation($id: ID!) { updateCredential(input: {id: $id, description: "touched"}) { credential { id } } }`,
 			vars:  id(func(fx *authzFixture) string { return fx.cred })},
+		{field: "Mutation.importJob", level: levelProjectWrite,
+			query: `mutation($in: ImportJobInput!) { importJob(input: $in) { job { id version } } }`,
+			vars: func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"projectId": fx.p, "yaml": authzJobYAML(fx.uniq("imported"))}}
+			}},
+		{field: "Mutation.updateJob", level: levelProjectWrite,
+			query: `mutation($in: UpdateJobInput!) { updateJob(input: $in) { job { id version } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"id": fx.newJob(t), "yaml": authzJobYAML(fx.uniq("renamed"))}}
+			}},
+		{field: "Mutation.deleteJob", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteJob(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newJob(t)}
+			}},
 		{field: "Mutation.deleteCredential", level: levelProjectWrite,
 			query: `mutation($id: ID!) { deleteCredential(input: {id: $id}) { deletedId } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
@@ -381,6 +402,29 @@ func (fx *authzFixture) grantRoles(t *testing.T, id string) {
 }
 
 // uniq returns a new name, valid for anything that has one.
+// authzJobYAML is a one-step job named name, running the local executor on
+// the hosts labelled env=prod.
+func authzJobYAML(name string) string {
+	return "apiVersion: jobgraph/v1\nkind: Job\nname: " + name + `
+steps:
+  - name: hello
+    executor: local
+    action: command
+    targets:
+      selector: env=prod
+    params:
+      command: echo hello
+`
+}
+
+// newJob imports a fresh job into P, as the admin, and returns its ID.
+func (fx *authzFixture) newJob(t *testing.T) string {
+	t.Helper()
+	data := fx.b.ok(t, `mutation($in: ImportJobInput!) { importJob(input: $in) { job { id } } }`,
+		map[string]any{"in": map[string]any{"projectId": fx.p, "yaml": authzJobYAML(fx.uniq("job"))}})
+	return str(t, data, "importJob.job.id")
+}
+
 func (fx *authzFixture) uniq(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, fx.seq.Add(1))
 }
@@ -452,7 +496,7 @@ func authzLevelOf(f *ast.FieldDefinition) (authzLevel, error) {
 			return 0, fmt.Errorf("@hasPermission(%s) names neither project nor object, so it is checked system-wide, but %s is no system permission", perm, perm)
 		}
 		switch perm {
-		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ":
+		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ":
 			return levelProjectRead, nil // every built-in role holds these
 		}
 		return levelProjectWrite, nil // only owners hold the others
@@ -683,9 +727,9 @@ func nestedCases() []nestedCase {
 func TestAuthzNestedFields(t *testing.T) {
 	t.Parallel()
 	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
-	readPerms := []string{"PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ"}
+	readPerms := []string{"PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ"}
 	allPerms := append(slices.Clone(readPerms), "PROJECT_UPDATE", "PROJECT_DELETE", "HOST_WRITE", "HOSTGROUP_WRITE",
-		"CREDENTIAL_WRITE", "MEMBER_MANAGE", "AUDIT_READ")
+		"CREDENTIAL_WRITE", "MEMBER_MANAGE", "AUDIT_READ", "JOB_WRITE")
 
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		fx := newAuthzFixture(t, s)

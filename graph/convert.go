@@ -13,6 +13,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
+	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/plugins/host"
@@ -327,4 +328,52 @@ func toModelActions(actions []sdk.Action) ([]*model.ExecutorAction, error) {
 		out[i] = &model.ExecutorAction{Name: a.Name, Description: a.Description, ParamsSchema: schema, SecretParams: secret}
 	}
 	return out, nil
+}
+
+// ---- jobs ----
+
+func toModelJob(j job.Job) *model.Job {
+	return &model.Job{
+		ID: j.ID, Name: j.Name, Description: j.Description, Version: j.Version,
+		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, ProjectID: j.ProjectID, Spec: j.Spec,
+	}
+}
+
+func toModelJobParameters(ps []job.Parameter) []*model.JobParameter {
+	out := make([]*model.JobParameter, len(ps))
+	for i, p := range ps {
+		out[i] = &model.JobParameter{Name: p.Name, Type: string(p.Type), Required: p.Required, Description: p.Description, Choices: nonNil(p.Choices)}
+	}
+	return out
+}
+
+func toModelJobSteps(steps []job.Step) []*model.JobStep {
+	out := make([]*model.JobStep, len(steps))
+	for i, s := range steps {
+		cond := s.Condition
+		if cond == "" {
+			cond = job.ConditionOnSuccess
+		}
+		out[i] = &model.JobStep{Name: s.Name, Executor: s.Executor, Action: s.Action, Needs: nonNil(s.Needs), Condition: string(cond), Outputs: nonNil(s.Outputs)}
+	}
+	return out
+}
+
+func toJobConnection(p core.Page[job.Job], count model.Counter) *model.JobConnection {
+	return &model.JobConnection{PageInfo: pageInfo(p), Count: count, Edges: edges(p, func(c string, item job.Job) *model.JobEdge {
+		return &model.JobEdge{Cursor: c, Node: toModelJob(item)}
+	})}
+}
+
+func toJobVersionConnection(p core.Page[job.Version]) *model.JobVersionConnection {
+	return &model.JobVersionConnection{PageInfo: pageInfo(p), Edges: edges(p, func(c string, v job.Version) *model.JobVersionEdge {
+		return &model.JobVersionEdge{Cursor: c, Node: &model.JobVersion{Version: v.Version, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy}}
+	})}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

@@ -33,6 +33,7 @@ var readPermission = map[core.Kind]rbac.Permission{
 	core.KindHost:       rbac.HostRead,
 	core.KindHostGroup:  rbac.HostGroupRead,
 	core.KindCredential: rbac.CredentialRead,
+	core.KindJob:        rbac.JobRead,
 }
 
 func (r *Resolver) readable(ctx context.Context, obj any, next graphql.Resolver, object string) (any, error) {
@@ -187,6 +188,8 @@ var permissionFromModel = map[model.Permission]rbac.Permission{
 	model.PermissionMemberRead:      rbac.MemberRead,
 	model.PermissionMemberManage:    rbac.MemberManage,
 	model.PermissionAuditRead:       rbac.ProjectAuditRead,
+	model.PermissionJobRead:         rbac.JobRead,
+	model.PermissionJobWrite:        rbac.JobWrite,
 	model.PermissionProjectCreate:   rbac.ProjectCreate,
 	model.PermissionUserManage:      rbac.UserManage,
 	model.PermissionRoleManage:      rbac.RoleManage,

@@ -15,6 +15,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
+	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/plugins/host"
@@ -28,6 +29,7 @@ import (
 type Resolver struct {
 	projects  *project.Service
 	inventory *inventory.Service
+	jobs      *job.Service
 	identity  *identity.Service
 	authz     *rbac.Authorizer
 	audit     *audit.Recorder

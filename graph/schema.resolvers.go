@@ -37,6 +37,11 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 		if c, err = r.Credential(ctx, id); err == nil {
 			node = c
 		}
+	case core.KindJob:
+		var j *model.Job
+		if j, err = r.Job(ctx, id); err == nil {
+			node = j
+		}
 	default:
 		err = core.Invalid("id", "%q is not an ID jobgraph issued", id)
 	}

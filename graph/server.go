@@ -18,6 +18,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
+	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"
@@ -28,6 +29,7 @@ import (
 type Options struct {
 	Projects  *project.Service
 	Inventory *inventory.Service
+	Jobs      *job.Service
 	Identity  *identity.Service
 	Authz     *rbac.Authorizer
 	Audit     *audit.Recorder
@@ -70,7 +72,7 @@ func NewHandler(opts Options) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Resolver{
-		projects: opts.Projects, inventory: opts.Inventory, identity: opts.Identity, authz: opts.Authz,
+		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, identity: opts.Identity, authz: opts.Authz,
 		audit: opts.Audit, executors: opts.Executors, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
 
@@ -164,6 +166,8 @@ func setComplexity(c *generated.ComplexityRoot) {
 		return page(first, child)
 	}
 	c.Query.APITokens = func(child int, first *int, _ *string) int { return page(first, child) }
+	c.Query.Jobs = func(child int, _ string, first *int, _ *string, _ *model.JobFilter) int { return page(first, child) }
+	c.Job.Versions = func(child int, first *int, _ *string) int { return page(first, child) }
 	c.Query.Users = func(child int, first *int, _ *string, _ *model.UserFilter) int { return page(first, child) }
 }
 

@@ -19,6 +19,8 @@ const (
 	MemberRead       Permission = "member:read"
 	MemberManage     Permission = "member:manage"
 	ProjectAuditRead Permission = "audit:read"
+	JobRead          Permission = "job:read"
+	JobWrite         Permission = "job:write"
 )
 
 // System permissions: not tied to one project.
@@ -51,6 +53,8 @@ var permissions = []PermissionInfo{
 	{MemberRead, false, "list the project's members and their roles"},
 	{MemberManage, false, "grant and revoke roles in the project"},
 	{ProjectAuditRead, false, "read the project's audit trail"},
+	{JobRead, false, "list and read jobs and their versions, export them as YAML"},
+	{JobWrite, false, "create, change, import and delete jobs"},
 	{ProjectCreate, true, "create projects"},
 	{UserManage, true, "create, disable and reset users"},
 	{RoleManage, true, "define and delete custom roles"},

@@ -25,7 +25,7 @@ type Role struct {
 }
 
 func readPermissions() []Permission {
-	return []Permission{ProjectRead, HostRead, HostGroupRead, CredentialRead, MemberRead}
+	return []Permission{ProjectRead, HostRead, HostGroupRead, CredentialRead, MemberRead, JobRead}
 }
 
 // builtInRoles returns the built-in project roles. The admin role is not

@@ -25,6 +25,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/config"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
+	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
@@ -239,6 +240,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	handler := graph.NewHandler(graph.Options{
 		Projects:        a.projects,
 		Inventory:       a.inventory,
+		Jobs:            job.NewService(a.store, graph.ActionSchemas(plugins)),
 		Identity:        a.identity,
 		Authz:           a.authz,
 		Audit:           a.audit,

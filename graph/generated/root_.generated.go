@@ -32,6 +32,8 @@ type ResolverRoot interface {
 	HostConnection() HostConnectionResolver
 	HostGroup() HostGroupResolver
 	HostGroupConnection() HostGroupConnectionResolver
+	Job() JobResolver
+	JobConnection() JobConnectionResolver
 	Mutation() MutationResolver
 	Project() ProjectResolver
 	ProjectConnection() ProjectConnectionResolver
@@ -171,6 +173,10 @@ type ComplexityRoot struct {
 		DeletedID func(childComplexity int) int
 	}
 
+	DeleteJobPayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
 	DeleteProjectPayload struct {
 		DeletedID func(childComplexity int) int
 	}
@@ -246,6 +252,68 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ImportJobPayload struct {
+		Job func(childComplexity int) int
+	}
+
+	Job struct {
+		CreatedAt   func(childComplexity int) int
+		Description func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Parameters  func(childComplexity int) int
+		Project     func(childComplexity int) int
+		Steps       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Version     func(childComplexity int) int
+		Versions    func(childComplexity int, first *int, after *string) int
+		Yaml        func(childComplexity int, version *int) int
+	}
+
+	JobConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	JobEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	JobParameter struct {
+		Choices     func(childComplexity int) int
+		Description func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Required    func(childComplexity int) int
+		Type        func(childComplexity int) int
+	}
+
+	JobStep struct {
+		Action    func(childComplexity int) int
+		Condition func(childComplexity int) int
+		Executor  func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Needs     func(childComplexity int) int
+		Outputs   func(childComplexity int) int
+	}
+
+	JobVersion struct {
+		CreatedAt func(childComplexity int) int
+		CreatedBy func(childComplexity int) int
+		Version   func(childComplexity int) int
+	}
+
+	JobVersionConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	JobVersionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Label struct {
 		Key   func(childComplexity int) int
 		Value func(childComplexity int) int
@@ -272,10 +340,12 @@ type ComplexityRoot struct {
 		DeleteCredential func(childComplexity int, input model.DeleteCredentialInput) int
 		DeleteHost       func(childComplexity int, input model.DeleteHostInput) int
 		DeleteHostGroup  func(childComplexity int, input model.DeleteHostGroupInput) int
+		DeleteJob        func(childComplexity int, input model.DeleteJobInput) int
 		DeleteProject    func(childComplexity int, input model.DeleteProjectInput) int
 		DeleteRole       func(childComplexity int, input model.DeleteRoleInput) int
 		GrantAdmin       func(childComplexity int, input model.AdminInput) int
 		GrantRole        func(childComplexity int, input model.RoleGrantInput) int
+		ImportJob        func(childComplexity int, input model.ImportJobInput) int
 		Login            func(childComplexity int, input model.LoginInput) int
 		Logout           func(childComplexity int) int
 		RevokeAPIToken   func(childComplexity int, input model.RevokeAPITokenInput) int
@@ -284,6 +354,7 @@ type ComplexityRoot struct {
 		UpdateCredential func(childComplexity int, input model.UpdateCredentialInput) int
 		UpdateHost       func(childComplexity int, input model.UpdateHostInput) int
 		UpdateHostGroup  func(childComplexity int, input model.UpdateHostGroupInput) int
+		UpdateJob        func(childComplexity int, input model.UpdateJobInput) int
 		UpdateProject    func(childComplexity int, input model.UpdateProjectInput) int
 		UpdateUser       func(childComplexity int, input model.UpdateUserInput) int
 	}
@@ -329,6 +400,8 @@ type ComplexityRoot struct {
 		HostGroup       func(childComplexity int, id string) int
 		HostGroups      func(childComplexity int, projectID string, first *int, after *string, filter *model.HostGroupFilter) int
 		Hosts           func(childComplexity int, projectID string, first *int, after *string, filter *model.HostFilter) int
+		Job             func(childComplexity int, id string) int
+		Jobs            func(childComplexity int, projectID string, first *int, after *string, filter *model.JobFilter) int
 		Node            func(childComplexity int, id string) int
 		Project         func(childComplexity int, id string) int
 		Projects        func(childComplexity int, first *int, after *string, filter *model.ProjectFilter) int
@@ -374,6 +447,10 @@ type ComplexityRoot struct {
 
 	UpdateHostPayload struct {
 		Host func(childComplexity int) int
+	}
+
+	UpdateJobPayload struct {
+		Job func(childComplexity int) int
 	}
 
 	UpdateProjectPayload struct {
@@ -801,6 +878,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeleteHostPayload.DeletedID(childComplexity), true
 
+	case "DeleteJobPayload.deletedId":
+		if e.ComplexityRoot.DeleteJobPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteJobPayload.DeletedID(childComplexity), true
+
 	case "DeleteProjectPayload.deletedId":
 		if e.ComplexityRoot.DeleteProjectPayload.DeletedID == nil {
 			break
@@ -1086,6 +1170,235 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HostGroupEdge.Node(childComplexity), true
 
+	case "ImportJobPayload.job":
+		if e.ComplexityRoot.ImportJobPayload.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportJobPayload.Job(childComplexity), true
+
+	case "Job.createdAt":
+		if e.ComplexityRoot.Job.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.CreatedAt(childComplexity), true
+	case "Job.description":
+		if e.ComplexityRoot.Job.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.Description(childComplexity), true
+	case "Job.id":
+		if e.ComplexityRoot.Job.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.ID(childComplexity), true
+	case "Job.name":
+		if e.ComplexityRoot.Job.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.Name(childComplexity), true
+	case "Job.parameters":
+		if e.ComplexityRoot.Job.Parameters == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.Parameters(childComplexity), true
+	case "Job.project":
+		if e.ComplexityRoot.Job.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.Project(childComplexity), true
+	case "Job.steps":
+		if e.ComplexityRoot.Job.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.Steps(childComplexity), true
+	case "Job.updatedAt":
+		if e.ComplexityRoot.Job.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.UpdatedAt(childComplexity), true
+	case "Job.version":
+		if e.ComplexityRoot.Job.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Job.Version(childComplexity), true
+	case "Job.versions":
+		if e.ComplexityRoot.Job.Versions == nil {
+			break
+		}
+
+		args, err := ec.field_Job_versions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Job.Versions(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Job.yaml":
+		if e.ComplexityRoot.Job.Yaml == nil {
+			break
+		}
+
+		args, err := ec.field_Job_yaml_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Job.Yaml(childComplexity, args["version"].(*int)), true
+
+	case "JobConnection.edges":
+		if e.ComplexityRoot.JobConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobConnection.Edges(childComplexity), true
+	case "JobConnection.pageInfo":
+		if e.ComplexityRoot.JobConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobConnection.PageInfo(childComplexity), true
+	case "JobConnection.totalCount":
+		if e.ComplexityRoot.JobConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobConnection.TotalCount(childComplexity), true
+
+	case "JobEdge.cursor":
+		if e.ComplexityRoot.JobEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobEdge.Cursor(childComplexity), true
+	case "JobEdge.node":
+		if e.ComplexityRoot.JobEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobEdge.Node(childComplexity), true
+
+	case "JobParameter.choices":
+		if e.ComplexityRoot.JobParameter.Choices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobParameter.Choices(childComplexity), true
+	case "JobParameter.description":
+		if e.ComplexityRoot.JobParameter.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobParameter.Description(childComplexity), true
+	case "JobParameter.name":
+		if e.ComplexityRoot.JobParameter.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobParameter.Name(childComplexity), true
+	case "JobParameter.required":
+		if e.ComplexityRoot.JobParameter.Required == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobParameter.Required(childComplexity), true
+	case "JobParameter.type":
+		if e.ComplexityRoot.JobParameter.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobParameter.Type(childComplexity), true
+
+	case "JobStep.action":
+		if e.ComplexityRoot.JobStep.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStep.Action(childComplexity), true
+	case "JobStep.condition":
+		if e.ComplexityRoot.JobStep.Condition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStep.Condition(childComplexity), true
+	case "JobStep.executor":
+		if e.ComplexityRoot.JobStep.Executor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStep.Executor(childComplexity), true
+	case "JobStep.name":
+		if e.ComplexityRoot.JobStep.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStep.Name(childComplexity), true
+	case "JobStep.needs":
+		if e.ComplexityRoot.JobStep.Needs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStep.Needs(childComplexity), true
+	case "JobStep.outputs":
+		if e.ComplexityRoot.JobStep.Outputs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStep.Outputs(childComplexity), true
+
+	case "JobVersion.createdAt":
+		if e.ComplexityRoot.JobVersion.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobVersion.CreatedAt(childComplexity), true
+	case "JobVersion.createdBy":
+		if e.ComplexityRoot.JobVersion.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobVersion.CreatedBy(childComplexity), true
+	case "JobVersion.version":
+		if e.ComplexityRoot.JobVersion.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobVersion.Version(childComplexity), true
+
+	case "JobVersionConnection.edges":
+		if e.ComplexityRoot.JobVersionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobVersionConnection.Edges(childComplexity), true
+	case "JobVersionConnection.pageInfo":
+		if e.ComplexityRoot.JobVersionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobVersionConnection.PageInfo(childComplexity), true
+
+	case "JobVersionEdge.cursor":
+		if e.ComplexityRoot.JobVersionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobVersionEdge.Cursor(childComplexity), true
+	case "JobVersionEdge.node":
+		if e.ComplexityRoot.JobVersionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobVersionEdge.Node(childComplexity), true
+
 	case "Label.key":
 		if e.ComplexityRoot.Label.Key == nil {
 			break
@@ -1240,6 +1553,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteHostGroup(childComplexity, args["input"].(model.DeleteHostGroupInput)), true
+	case "Mutation.deleteJob":
+		if e.ComplexityRoot.Mutation.DeleteJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteJob(childComplexity, args["input"].(model.DeleteJobInput)), true
 	case "Mutation.deleteProject":
 		if e.ComplexityRoot.Mutation.DeleteProject == nil {
 			break
@@ -1284,6 +1608,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.GrantRole(childComplexity, args["input"].(model.RoleGrantInput)), true
+	case "Mutation.importJob":
+		if e.ComplexityRoot.Mutation.ImportJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportJob(childComplexity, args["input"].(model.ImportJobInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1367,6 +1702,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateHostGroup(childComplexity, args["input"].(model.UpdateHostGroupInput)), true
+	case "Mutation.updateJob":
+		if e.ComplexityRoot.Mutation.UpdateJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateJob(childComplexity, args["input"].(model.UpdateJobInput)), true
 	case "Mutation.updateProject":
 		if e.ComplexityRoot.Mutation.UpdateProject == nil {
 			break
@@ -1623,6 +1969,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Hosts(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string), args["filter"].(*model.HostFilter)), true
 
+	case "Query.job":
+		if e.ComplexityRoot.Query.Job == nil {
+			break
+		}
+
+		args, err := ec.field_Query_job_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Job(childComplexity, args["id"].(string)), true
+	case "Query.jobs":
+		if e.ComplexityRoot.Query.Jobs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_jobs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Jobs(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string), args["filter"].(*model.JobFilter)), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -1783,6 +2151,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateHostPayload.Host(childComplexity), true
 
+	case "UpdateJobPayload.job":
+		if e.ComplexityRoot.UpdateJobPayload.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateJobPayload.Job(childComplexity), true
+
 	case "UpdateProjectPayload.project":
 		if e.ComplexityRoot.UpdateProjectPayload.Project == nil {
 			break
@@ -1913,10 +2288,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputDeleteCredentialInput,
 		ec.unmarshalInputDeleteHostGroupInput,
 		ec.unmarshalInputDeleteHostInput,
+		ec.unmarshalInputDeleteJobInput,
 		ec.unmarshalInputDeleteProjectInput,
 		ec.unmarshalInputDeleteRoleInput,
 		ec.unmarshalInputHostFilter,
 		ec.unmarshalInputHostGroupFilter,
+		ec.unmarshalInputImportJobInput,
+		ec.unmarshalInputJobFilter,
 		ec.unmarshalInputLabelInput,
 		ec.unmarshalInputLoginInput,
 		ec.unmarshalInputProjectFilter,
@@ -1925,6 +2303,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputUpdateCredentialInput,
 		ec.unmarshalInputUpdateHostGroupInput,
 		ec.unmarshalInputUpdateHostInput,
+		ec.unmarshalInputUpdateJobInput,
 		ec.unmarshalInputUpdateProjectInput,
 		ec.unmarshalInputUpdateUserInput,
 		ec.unmarshalInputUserFilter,
@@ -2053,6 +2432,8 @@ enum Permission {
   MEMBER_READ
   MEMBER_MANAGE
   AUDIT_READ
+  JOB_READ
+  JOB_WRITE
   "System."
   PROJECT_CREATE
   "System."
@@ -2664,6 +3045,120 @@ extend type Mutation {
   deleteCredential(input: DeleteCredentialInput!): DeleteCredentialPayload! @hasPermission(permission: CREDENTIAL_WRITE, object: "input.id")
 }
 `, BuiltIn: false},
+	{Name: "../../schema/jobs.graphqls", Input: `"""
+A versioned job definition: typed parameters and a DAG of steps, each an
+executor action on targets. Edited as YAML (apiVersion jobgraph/v1, kind Job);
+every change of the definition makes a new immutable version.
+"""
+type Job implements Node {
+  id: ID!
+  project: Project!
+  name: String!
+  description: String!
+  "The latest version, 1 for a new job."
+  version: Int!
+  createdAt: Time!
+  updatedAt: Time!
+  "The definition as YAML: the latest version, or the one asked for."
+  yaml(version: Int): String!
+  parameters: [JobParameter!]!
+  "The steps, each with the steps it needs: the DAG."
+  steps: [JobStep!]!
+  "Every version, newest first."
+  versions(first: Int, after: String): JobVersionConnection!
+}
+
+type JobParameter {
+  name: String!
+  "string, number, boolean, choice, secret or hosts."
+  type: String!
+  required: Boolean!
+  description: String!
+  choices: [String!]!
+}
+
+type JobStep {
+  name: String!
+  executor: String!
+  action: String!
+  needs: [String!]!
+  "on_success, on_failure or always."
+  condition: String!
+  outputs: [String!]!
+}
+
+type JobVersion {
+  version: Int!
+  createdAt: Time!
+  createdBy: String!
+}
+
+type JobConnection {
+  edges: [JobEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type JobEdge {
+  cursor: String!
+  node: Job!
+}
+
+type JobVersionConnection {
+  edges: [JobVersionEdge!]!
+  pageInfo: PageInfo!
+}
+
+type JobVersionEdge {
+  cursor: String!
+  node: JobVersion!
+}
+
+input JobFilter {
+  search: String
+}
+
+extend type Query {
+  jobs(projectId: ID!, first: Int, after: String, filter: JobFilter): JobConnection! @hasPermission(permission: JOB_READ, project: "projectId")
+  job(id: ID!): Job @hasPermission(permission: JOB_READ, object: "id")
+}
+
+input ImportJobInput {
+  projectId: ID!
+  "A job document (YAML). A job of that name is created, or gets a new version; an unchanged definition changes nothing."
+  yaml: String!
+}
+
+type ImportJobPayload {
+  job: Job!
+}
+
+input UpdateJobInput {
+  id: ID!
+  "The whole new definition (YAML); its name may rename the job."
+  yaml: String!
+  "Refuse (CONFLICT) unless the latest version is still this one: the editor saw the latest."
+  ifVersion: Int
+}
+
+type UpdateJobPayload {
+  job: Job!
+}
+
+input DeleteJobInput {
+  id: ID!
+}
+
+type DeleteJobPayload {
+  deletedId: ID!
+}
+
+extend type Mutation {
+  importJob(input: ImportJobInput!): ImportJobPayload! @hasPermission(permission: JOB_WRITE, project: "input.projectId")
+  updateJob(input: UpdateJobInput!): UpdateJobPayload! @hasPermission(permission: JOB_WRITE, object: "input.id")
+  deleteJob(input: DeleteJobInput!): DeleteJobPayload! @hasPermission(permission: JOB_WRITE, object: "input.id")
+}
+`, BuiltIn: false},
 	{Name: "../../schema/projects.graphqls", Input: `"The unit of ownership: every host, group, credential and job belongs to one project."
 type Project implements Node {
   id: ID!
@@ -3025,6 +3520,14 @@ func (ec *executionContext) childFields_DeleteHostPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type DeleteHostPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteJobPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteJobPayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteJobPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedId":
@@ -3173,6 +3676,130 @@ func (ec *executionContext) childFields_HostGroupEdge(ctx context.Context, field
 		return ec.fieldContext_HostGroupEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HostGroupEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportJobPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "job":
+		return ec.fieldContext_ImportJobPayload_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportJobPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Job(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Job_id(ctx, field)
+	case "project":
+		return ec.fieldContext_Job_project(ctx, field)
+	case "name":
+		return ec.fieldContext_Job_name(ctx, field)
+	case "description":
+		return ec.fieldContext_Job_description(ctx, field)
+	case "version":
+		return ec.fieldContext_Job_version(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Job_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Job_updatedAt(ctx, field)
+	case "yaml":
+		return ec.fieldContext_Job_yaml(ctx, field)
+	case "parameters":
+		return ec.fieldContext_Job_parameters(ctx, field)
+	case "steps":
+		return ec.fieldContext_Job_steps(ctx, field)
+	case "versions":
+		return ec.fieldContext_Job_versions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Job", field.Name)
+}
+
+func (ec *executionContext) childFields_JobConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_JobConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_JobConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_JobConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_JobEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_JobEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_JobEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_JobParameter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_JobParameter_name(ctx, field)
+	case "type":
+		return ec.fieldContext_JobParameter_type(ctx, field)
+	case "required":
+		return ec.fieldContext_JobParameter_required(ctx, field)
+	case "description":
+		return ec.fieldContext_JobParameter_description(ctx, field)
+	case "choices":
+		return ec.fieldContext_JobParameter_choices(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobParameter", field.Name)
+}
+
+func (ec *executionContext) childFields_JobStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_JobStep_name(ctx, field)
+	case "executor":
+		return ec.fieldContext_JobStep_executor(ctx, field)
+	case "action":
+		return ec.fieldContext_JobStep_action(ctx, field)
+	case "needs":
+		return ec.fieldContext_JobStep_needs(ctx, field)
+	case "condition":
+		return ec.fieldContext_JobStep_condition(ctx, field)
+	case "outputs":
+		return ec.fieldContext_JobStep_outputs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobStep", field.Name)
+}
+
+func (ec *executionContext) childFields_JobVersion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "version":
+		return ec.fieldContext_JobVersion_version(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_JobVersion_createdAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_JobVersion_createdBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobVersion", field.Name)
+}
+
+func (ec *executionContext) childFields_JobVersionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_JobVersionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_JobVersionConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobVersionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_JobVersionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_JobVersionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_JobVersionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobVersionEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Label(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3339,6 +3966,14 @@ func (ec *executionContext) childFields_UpdateHostPayload(ctx context.Context, f
 		return ec.fieldContext_UpdateHostPayload_host(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateHostPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateJobPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "job":
+		return ec.fieldContext_UpdateJobPayload_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateJobPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jobgraph/jobgraph/core/inventory"
+	"github.com/jobgraph/jobgraph/core/job"
 )
 
 // Project is the API view of a project.
@@ -205,4 +206,33 @@ type Executor struct {
 	LastError   *string
 	Restarts    int
 	InFlight    int
+}
+
+// Job is the API view of a job (its latest version).
+type Job struct {
+	ID          string
+	Name        string
+	Description string
+	Version     int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ProjectID   string   `json:"-"`
+	Spec        job.Spec `json:"-"`
+}
+
+func (Job) IsNode()                {}
+func (j Job) GetID() string        { return j.ID }
+func (j Job) ProjectScope() string { return j.ProjectID }
+
+// JobConnection is a page of jobs.
+type JobConnection struct {
+	Edges    []*JobEdge
+	PageInfo *PageInfo
+	Count    Counter `json:"-"`
+}
+
+// JobEdge is one job in a JobConnection.
+type JobEdge struct {
+	Cursor string
+	Node   *Job
 }

@@ -193,6 +193,14 @@ type DeleteHostPayload struct {
 	DeletedID string `json:"deletedId"`
 }
 
+type DeleteJobInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteJobPayload struct {
+	DeletedID string `json:"deletedId"`
+}
+
 type DeleteProjectInput struct {
 	ID string `json:"id"`
 }
@@ -239,6 +247,55 @@ type HostGroupEdge struct {
 
 type HostGroupFilter struct {
 	Search *string `json:"search,omitempty"`
+}
+
+type ImportJobInput struct {
+	ProjectID string `json:"projectId"`
+	// A job document (YAML). A job of that name is created, or gets a new version; an unchanged definition changes nothing.
+	Yaml string `json:"yaml"`
+}
+
+type ImportJobPayload struct {
+	Job *Job `json:"job"`
+}
+
+type JobFilter struct {
+	Search *string `json:"search,omitempty"`
+}
+
+type JobParameter struct {
+	Name string `json:"name"`
+	// string, number, boolean, choice, secret or hosts.
+	Type        string   `json:"type"`
+	Required    bool     `json:"required"`
+	Description string   `json:"description"`
+	Choices     []string `json:"choices"`
+}
+
+type JobStep struct {
+	Name     string   `json:"name"`
+	Executor string   `json:"executor"`
+	Action   string   `json:"action"`
+	Needs    []string `json:"needs"`
+	// on_success, on_failure or always.
+	Condition string   `json:"condition"`
+	Outputs   []string `json:"outputs"`
+}
+
+type JobVersion struct {
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy"`
+}
+
+type JobVersionConnection struct {
+	Edges    []*JobVersionEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type JobVersionEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *JobVersion `json:"node"`
 }
 
 // A key/value pair on a host, for selecting it.
@@ -369,6 +426,18 @@ type UpdateHostInput struct {
 
 type UpdateHostPayload struct {
 	Host *Host `json:"host"`
+}
+
+type UpdateJobInput struct {
+	ID string `json:"id"`
+	// The whole new definition (YAML); its name may rename the job.
+	Yaml string `json:"yaml"`
+	// Refuse (CONFLICT) unless the latest version is still this one: the editor saw the latest.
+	IfVersion *int `json:"ifVersion,omitempty"`
+}
+
+type UpdateJobPayload struct {
+	Job *Job `json:"job"`
 }
 
 type UpdateProjectInput struct {
@@ -727,6 +796,8 @@ const (
 	PermissionMemberRead      Permission = "MEMBER_READ"
 	PermissionMemberManage    Permission = "MEMBER_MANAGE"
 	PermissionAuditRead       Permission = "AUDIT_READ"
+	PermissionJobRead         Permission = "JOB_READ"
+	PermissionJobWrite        Permission = "JOB_WRITE"
 	// System.
 	PermissionProjectCreate Permission = "PROJECT_CREATE"
 	// System.
@@ -750,6 +821,8 @@ var AllPermission = []Permission{
 	PermissionMemberRead,
 	PermissionMemberManage,
 	PermissionAuditRead,
+	PermissionJobRead,
+	PermissionJobWrite,
 	PermissionProjectCreate,
 	PermissionUserManage,
 	PermissionRoleManage,
@@ -758,7 +831,7 @@ var AllPermission = []Permission{
 
 func (e Permission) IsValid() bool {
 	switch e {
-	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead:
+	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead:
 		return true
 	}
 	return false
