@@ -106,9 +106,7 @@ func (r *queryResolver) Job(ctx context.Context, id string) (*model.Job, error) 
 func (r *Resolver) Job() generated.JobResolver { return &jobResolver{r} }
 
 // JobConnection returns generated.JobConnectionResolver implementation.
-func (r *Resolver) JobConnection() generated.JobConnectionResolver {
-	return &jobConnectionResolver{r}
-}
+func (r *Resolver) JobConnection() generated.JobConnectionResolver { return &jobConnectionResolver{r} }
 
 type (
 	jobResolver           struct{ *Resolver }
