@@ -38,7 +38,6 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -113,15 +112,8 @@ func (e *Executor) Validate(_ context.Context, req sdk.ValidateRequest) ([]sdk.F
 // Execute implements sdk.Executor.
 func (e *Executor) Execute(ctx context.Context, task sdk.Task, out sdk.Output) (sdk.Result, error) {
 	p, problems := e.parse(task.Action, task.Params)
-	if len(problems) > 0 {
-		msgs := make([]string, len(problems))
-		for i, pr := range problems {
-			msgs[i] = pr.Error()
-		}
-		if _, ok := e.actions[task.Action]; !ok {
-			return sdk.Result{}, errors.New(strings.Join(msgs, "; "))
-		}
-		return sdk.Result{}, fmt.Errorf("invalid parameters for %s: %s", task.Action, strings.Join(msgs, "; "))
+	if err := sdk.InvalidParams(task.Action, problems); err != nil {
+		return sdk.Result{}, err
 	}
 	args := p.args
 	if p.script != "" {

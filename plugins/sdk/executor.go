@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -263,4 +264,19 @@ func resultOf(ctx context.Context, res Result, err error) Result {
 		return Result{Status: StatusError, Error: "executor returned no status"}
 	}
 	return res
+}
+
+// InvalidParams is the error Execute returns for parameters its own checks
+// reject ("invalid parameters for command: dir: must be absolute; ..."), or
+// nil when problems is empty. Executors share their Validator's checks with
+// Execute through it, since in-process callers skip the SDK server's checks.
+func InvalidParams(action string, problems []FieldError) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(problems))
+	for i, p := range problems {
+		msgs[i] = p.Error()
+	}
+	return fmt.Errorf("invalid parameters for %s: %s", action, strings.Join(msgs, "; "))
 }

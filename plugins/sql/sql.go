@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -77,12 +76,8 @@ func (e *Executor) Validate(_ context.Context, req sdk.ValidateRequest) ([]sdk.F
 // Execute implements sdk.Executor.
 func (e *Executor) Execute(ctx context.Context, task sdk.Task, out sdk.Output) (sdk.Result, error) {
 	p, problems := e.parse(task.Action, task.Params)
-	if len(problems) > 0 {
-		msgs := make([]string, len(problems))
-		for i, pr := range problems {
-			msgs[i] = pr.Error()
-		}
-		return sdk.Result{}, fmt.Errorf("invalid parameters for %s: %s", task.Action, strings.Join(msgs, "; "))
+	if err := sdk.InvalidParams(task.Action, problems); err != nil {
+		return sdk.Result{}, err
 	}
 	cred := task.Credential
 	if cred == nil || cred.Kind != CredentialKind || len(cred.Secret) == 0 {
