@@ -25,6 +25,9 @@ const (
 	KindToken      Kind = "tok"
 	KindAuditEvent Kind = "aud"
 	KindJob        Kind = "job"
+	KindRun        Kind = "run"
+	KindStepRun    Kind = "stp"
+	KindTask       Kind = "tsk"
 )
 
 // Noun is the kind's name in messages: "host group".
@@ -48,6 +51,12 @@ func (k Kind) Noun() string {
 		return "audit event"
 	case KindJob:
 		return "job"
+	case KindRun:
+		return "run"
+	case KindStepRun:
+		return "step run"
+	case KindTask:
+		return "task"
 	}
 	return string(k)
 }

@@ -146,8 +146,8 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (Project, error) {
 	return p, err
 }
 
-// Delete removes an empty project. A project that still holds jobs, hosts,
-// groups or credentials is not deleted (CONFLICT): deleting a fleet's inventory is
+// Delete removes an empty project. A project that still holds runs, jobs,
+// hosts, groups or credentials is not deleted (CONFLICT): deleting a fleet's inventory is
 // never a side effect.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := core.CheckID("id", core.KindProject, id); err != nil {
@@ -162,7 +162,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 			return err
 		}
 		var held []string
-		for _, noun := range []string{"jobs", "hosts", "host groups", "credentials"} {
+		for _, noun := range []string{"runs", "jobs", "hosts", "host groups", "credentials"} {
 			if n := contents[noun]; n > 0 {
 				held = append(held, fmt.Sprintf("%d %s", n, noun))
 			}

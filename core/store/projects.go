@@ -138,7 +138,7 @@ func (s *Store) CountProjects(ctx context.Context, f project.Filter) (int, error
 // ProjectContents implements project.Store.
 func (s *Store) ProjectContents(ctx context.Context, id string) (map[string]int, error) {
 	out := map[string]int{}
-	for noun, model := range map[string]any{"hosts": &hostRow{}, "host groups": &groupRow{}, "credentials": &credentialRow{}, "jobs": &jobRow{}} {
+	for noun, model := range map[string]any{"hosts": &hostRow{}, "host groups": &groupRow{}, "credentials": &credentialRow{}, "jobs": &jobRow{}, "runs": &runRow{}} {
 		var n int64
 		if err := s.conn(ctx).Model(model).Where("project_id = ?", id).Count(&n).Error; err != nil {
 			return nil, err
