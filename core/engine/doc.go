@@ -1,0 +1,118 @@
+// Package engine holds the decision core of the job engine: Decide reads
+// one run's State (plain data: the run, its step runs, their tasks) and
+// returns the Decisions that move it on. It does nothing itself: no
+// database, no queue, no plugins, no clock (now is an argument). The doer
+// (the dispatcher loop) applies the decisions with the conditional
+// transitions of package run, and tests record them (CONVENTIONS.md
+// item 12).
+//
+// # Applying decisions
+//
+// Decide is pure and deterministic, and it never assumes that decisions
+// of an earlier call were applied: deciding twice on the same state gives
+// the same list, and re-applying a decision that was already applied is a
+// conditional transition that changes nothing. Within one list, each
+// decision is computed as if the earlier ones had been applied (StartStep
+// then DispatchTasks for the same step; CancelTasks of pending tasks then
+// FinishStep); the doer applies them in order and, if one is not applied,
+// drops the rest and decides again. Steps are visited in a topological
+// order (ties by Index, then Name), so a finish cascades through the DAG in
+// one call (a → skipped b → skipped c).
+//
+// Decision kinds and their transitions:
+//
+//	StartStep(step)                  step pending → running
+//	DispatchTasks(step, tasks)       tasks pending → queued (then published)
+//	RetryTask(step, task, n, nb)     attempt n failed; attempt n+1 queued, not before nb
+//	CancelTasks(step, reason, tasks) tasks pending|queued|running → canceled
+//	SkipStep(step)                   step pending → skipped
+//	FinishStep(step, status)         step → status (final)
+//	FinishRun(status, reason)        run → status (final)
+//
+// # The run
+//
+//   - A final run gets no decision. A queued run gets none either unless it
+//     is canceled or its state is invalid: starting a run is admission's
+//     job (priority, limits), not Decide's. Deadline applies only to a
+//     running run.
+//   - Abort: when cancel is requested (Canceled, which wins), when a running
+//     run's Deadline has passed (now ≥ Deadline), or when Check fails (an
+//     unknown need, a cycle, a duplicate name: the run is failed rather than
+//     left stuck), every pending, queued or running task is canceled
+//     (CancelTasks with ReasonRunCanceled, ReasonDeadline or
+//     ReasonInvalidState; the doer may record deadline victims as timed
+//     out); no retry is made. A pending step finishes canceled at once
+//     (its tasks were only pending). A running step finishes — canceled on
+//     cancel or invalid state, timed_out on deadline — once none of its
+//     tasks is queued or running any more. Then the run finishes canceled,
+//     timed_out or failed, with the reason.
+//   - Otherwise the run finishes once every step is final (skipped counts):
+//     failed if a step failed (without ContinueOnError), timed out or was
+//     canceled; else succeeded.
+//
+// # Steps and conditions
+//
+// A pending step waits until every step it needs is final, then:
+//
+//   - on_success (and ""): runs when every needed step succeeded. A needed
+//     step that is skipped or canceled did not succeed, so skipping
+//     cascades down on_success chains.
+//   - on_failure: runs when at least one needed step failed or timed out.
+//   - always: runs.
+//
+// A step that runs gets StartStep (and its first dispatch in the same
+// list); one that does not gets CancelTasks(ReasonStepSkipped) for its
+// pending tasks, then SkipStep.
+//
+// ContinueOnError: such a step finishes succeeded even when its tasks
+// failed or it stopped at its threshold (the failures stay visible in its
+// task counts, as run.StepSucceeded documents). It therefore counts as
+// succeeded everywhere: its on_success dependants run, its on_failure
+// dependants are skipped, and it does not fail the run. A ContinueOnError
+// step recorded as failed anyway (by an older engine) is read the same way.
+//
+// A step with no task (the planner refuses empty targets, so this is a
+// corner) finishes succeeded as soon as it starts.
+//
+// # Fan-out within a running step
+//
+// A task is in flight when it is queued, running, or awaiting a retry (its
+// latest attempt failed and it will be retried: it keeps its slot). A task
+// is settled when it is final and not awaiting a retry. A task failed for
+// good when it is failed, timed_out, error or lost and not awaiting a retry.
+//
+//   - MaxParallel > 0: pending tasks are dispatched, in Tasks order, only
+//     while fewer than MaxParallel are in flight.
+//   - Rolling (BatchSize, else BatchPercent of the step's task count rounded
+//     up, at least 1): batches are consecutive runs of Tasks; only the
+//     pending tasks of the first batch that is not wholly settled are
+//     dispatched, so a batch starts only when the previous one is settled.
+//     MaxParallel applies inside a batch.
+//   - Failure threshold: when the tasks failed for good exceed
+//     FailureThreshold, or exceed FailurePercent of the step's tasks
+//     (failed×100 > percent×total), the step stops: its pending tasks are
+//     canceled (ReasonFailureThreshold), tasks awaiting a retry are not
+//     retried and stay failed, queued and running ones finish, and then the
+//     step finishes failed (succeeded with ContinueOnError).
+//   - Verdict once every task is settled: failed if the threshold was
+//     passed, if a task was canceled, or — when no threshold is set at all —
+//     if any task failed for good. Failures within a set threshold are
+//     tolerated: the step succeeds ("its tasks finished within the failure
+//     threshold", run.StepSucceeded). ContinueOnError turns failed into
+//     succeeded.
+//
+// # Retries
+//
+// A task whose latest attempt (Attempt, from 1) ended failed, error or lost
+// with Retryable set and Attempt ≤ Retries is awaiting a retry: Decide
+// emits RetryTask(step, task, Attempt, FinishedAt + RetryBackoff ×
+// 2^(Attempt-1)) on every call until it is applied (the doer applies it
+// once, conditioned on the attempt number, and delays delivery until
+// NotBefore). timed_out is not retried. A task is tried at most Retries+1
+// times.
+//
+// core/run stores failed as final and models a retry as running → queued
+// with Attempt+1; the doer therefore presents a retryable failed attempt to
+// Decide (Status failed, Retryable, FinishedAt) while the row is still
+// running, and marks it failed for good only when no RetryTask comes.
+package engine
