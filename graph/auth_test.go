@@ -697,3 +697,23 @@ func TestAuthWebSocket(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthAllowedOriginsAndSecureCookies: a console on another origin may use
+// the session cookie when it is listed, and the cookie is Secure behind a
+// TLS-terminating proxy when asked.
+func TestAuthAllowedOriginsAndSecureCookies(t *testing.T) {
+	t.Parallel()
+	b := setup(t, storetest.New(t, store.SQLite), func(o *graph.Options) {
+		o.SecureCookies = true
+		o.AllowedOrigins = []string{"https://console.example"}
+	})
+	carol := newAuthAccount(t, b, "carol")
+	res := b.sendRaw(t, rawCall{query: authLoginQuery, vars: authLoginVars("carol", carol.password)})
+	res.ok(t)
+	ck := res.sessionCookie()
+	require.NotNil(t, ck)
+	require.True(t, ck.Secure, "SecureCookies marks it Secure on plain HTTP")
+	data := b.sendRaw(t, rawCall{query: authViewerQuery, cookie: ck, origin: "https://console.example"}).ok(t)
+	require.Equal(t, "carol", str(t, data, "viewer.user.username"))
+	b.sendRaw(t, rawCall{query: authViewerQuery, cookie: ck, origin: "https://other.example"}).failsWith(t, graph.CodeUnauthenticated)
+}

@@ -51,6 +51,8 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.Bool("introspection", d.Introspection, "allow GraphQL schema introspection")
 	fs.Int("complexity-limit", d.ComplexityLimit, "refuse GraphQL queries more complex than `n`")
 	fs.Duration("shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, give requests in flight this long to finish")
+	fs.Bool("secure-cookies", d.SecureCookies, "mark the session cookie Secure even on plain HTTP (behind a TLS proxy)")
+	fs.String("allowed-origins", d.AllowedOrigins, "comma-separated `origins` whose browser requests may use the session cookie")
 }
 
 // loadConfig builds the configuration from, lowest precedence first,

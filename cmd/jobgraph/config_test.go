@@ -425,6 +425,7 @@ func TestAddConfigFlags(t *testing.T) {
 		"listen": d.Listen, "data-dir": d.DataDir, "db": d.DB, "secret-key-file": d.SecretKeyFile,
 		"plugin-dir": d.PluginDir, "log-level": d.LogLevel, "log-format": d.LogFormat, "graphiql": "true", "introspection": "true",
 		"complexity-limit": strconv.Itoa(d.ComplexityLimit), "shutdown-timeout": "30s",
+		"secure-cookies": "false", "allowed-origins": "",
 	}
 	for _, key := range configKeys() {
 		if key == "secret_key" {

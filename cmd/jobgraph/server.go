@@ -252,6 +252,8 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		GraphiQL:        cfg.GraphiQL,
 		Introspection:   cfg.Introspection,
 		ComplexityLimit: cfg.ComplexityLimit,
+		SecureCookies:   cfg.SecureCookies,
+		AllowedOrigins:  cfg.Origins(),
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -110,6 +110,17 @@ type Config struct {
 	// SIGTERM or SIGINT before the server stops anyway. A duration such as
 	// "30s"; greater than 0. Default 30s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+
+	// SecureCookies (secure_cookies, JOBGRAPH_SECURE_COOKIES,
+	// --secure-cookies) marks the session cookie Secure even when the server
+	// itself speaks plain HTTP, as it does behind a TLS-terminating proxy.
+	// Over TLS the cookie is always Secure. Default false.
+	SecureCookies bool `koanf:"secure_cookies"`
+	// AllowedOrigins (allowed_origins, JOBGRAPH_ALLOWED_ORIGINS,
+	// --allowed-origins) is a comma-separated list of other origins, such as
+	// "https://console.example.com", whose browser requests may use the
+	// session cookie. The server's own origin always may. Default none.
+	AllowedOrigins string `koanf:"allowed_origins"`
 }
 
 // Default returns the default settings.
@@ -180,6 +191,17 @@ func (c Config) PluginDirectory() string {
 	return filepath.Join(c.DataDir, "plugins")
 }
 
+// Origins returns AllowedOrigins as a list.
+func (c Config) Origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // KeyFile returns the path of the secret key file: SecretKeyFile, or
 // secret.key in DataDir when SecretKeyFile is empty.
 func (c Config) KeyFile() string {
@@ -238,5 +260,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.Bool("introspection", c.Introspection),
 		slog.Int("complexity_limit", c.ComplexityLimit),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Bool("secure_cookies", c.SecureCookies),
+		slog.String("allowed_origins", c.AllowedOrigins),
 	}
 }

@@ -150,12 +150,18 @@ func TestRedactedViewsHideSecrets(t *testing.T) {
 	require.Contains(t, c.String(), `secret_key="(unset)"`)
 }
 
+func TestOrigins(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{"https://a", "https://b"}, Config{AllowedOrigins: " https://a, ,https://b "}.Origins())
+	require.Empty(t, Config{}.Origins())
+}
+
 func TestLogValueHasEveryField(t *testing.T) {
 	t.Parallel()
 	c := Config{
 		Listen: ":1", DataDir: "/d", DB: "sqlite:/x.db", SecretKey: "k", SecretKeyFile: "/k", PluginDir: "/p",
 		LogLevel: "debug", LogFormat: "json", GraphiQL: true, Introspection: false,
-		ComplexityLimit: 7, ShutdownTimeout: 90 * time.Second,
+		ComplexityLimit: 7, ShutdownTimeout: 90 * time.Second, SecureCookies: true, AllowedOrigins: "https://a, https://b",
 	}
 	got := map[string]any{}
 	for _, a := range c.LogValue().Group() {
@@ -165,7 +171,7 @@ func TestLogValueHasEveryField(t *testing.T) {
 		"listen": ":1", "data_dir": "/d", "db": "sqlite:/x.db", "secret_key": "(set)",
 		"secret_key_file": "/k", "plugin_dir": "/p", "log_level": "debug", "log_format": "json",
 		"graphiql": true, "introspection": false, "complexity_limit": int64(7),
-		"shutdown_timeout": 90 * time.Second,
+		"shutdown_timeout": 90 * time.Second, "secure_cookies": true, "allowed_origins": "https://a, https://b",
 	}, got)
 
 	// Every field is there, under its koanf key.
@@ -176,6 +182,6 @@ func TestLogValueHasEveryField(t *testing.T) {
 	}
 
 	require.Equal(t,
-		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s}`,
+		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s secure_cookies=true allowed_origins="https://a, https://b"}`,
 		c.String())
 }
