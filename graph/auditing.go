@@ -106,17 +106,12 @@ func (r *Resolver) auditEvent(ctx context.Context, action string) audit.Event {
 // a delete's payload names no object, and a refused action none either, yet
 // both belong in the project's own trail (Project.auditEvents).
 func (r *Resolver) projectOf(ctx context.Context, id string) string {
-	kind := core.KindOf(id)
-	if core.CheckID("id", kind, id) != nil {
+	if core.CheckID("id", core.KindOf(id), id) != nil {
 		return "" // malformed: the action fails on it
 	}
-	switch kind {
-	case core.KindProject:
-		return id
-	case core.KindHost, core.KindHostGroup, core.KindCredential:
-		if pid, err := r.authz.ProjectOf(ctx, id); err == nil {
-			return pid
-		}
+	// Objects of kinds outside projects (users, tokens) have none.
+	if pid, err := r.authz.ProjectOf(ctx, id); err == nil {
+		return pid
 	}
 	return ""
 }
