@@ -31,6 +31,7 @@ import (
 
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/audit"
+	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -97,6 +98,7 @@ type testBundle struct {
 	inv   *inventory.Service
 	ids   *identity.Service
 	authz *rbac.Authorizer
+	runs  *engine.Engine
 	srv   *httptest.Server
 	log   *lockedBuffer
 	// token authenticates do, ok, fails and post: the admin's, unless a
@@ -124,6 +126,10 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	// Several bundles may share a store: each has an admin of its own.
 	executors := inProcessExecutors{"local": local.New()}
 	b.token = b.newUser(t, "admin-"+strings.ToLower(core.NewID(core.KindUser)[20:]), true)
+	jobs := job.NewService(s, graph.ActionSchemas(executors))
+	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Executors: executors})
+	require.NoError(t, b.runs.Start(context.Background()))
+	t.Cleanup(b.runs.Stop)
 	o := graph.Options{
 		Projects:      project.NewService(s, authz),
 		Inventory:     b.inv,
@@ -131,7 +137,8 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Authz:         authz,
 		Audit:         audit.NewRecorder(s),
 		Executors:     executors,
-		Jobs:          job.NewService(s, graph.ActionSchemas(executors)),
+		Jobs:          jobs,
+		Runs:          b.runs,
 		Tx:            s,
 		Logger:        slog.New(slog.NewJSONHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:         s.Ping,
@@ -151,7 +158,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 // fails, post and get send token instead ("" sends no credentials). It
 // keeps its own record of response bodies.
 func (b *testBundle) withToken(token string) *testBundle {
-	return &testBundle{store: b.store, inv: b.inv, ids: b.ids, authz: b.authz, srv: b.srv, log: b.log, token: token}
+	return &testBundle{store: b.store, inv: b.inv, ids: b.ids, authz: b.authz, runs: b.runs, srv: b.srv, log: b.log, token: token}
 }
 
 // inProcessExecutors stands in for the plugin host (a process boundary):
@@ -174,6 +181,15 @@ func (e inProcessExecutors) Describe(ctx context.Context, name string) (sdk.Info
 		return sdk.Info{}, host.ErrUnknownPlugin
 	}
 	return x.Describe(ctx)
+}
+
+// Execute runs a task on the named executor, in this process.
+func (e inProcessExecutors) Execute(ctx context.Context, name string, task sdk.Task, out sdk.Output) (sdk.Result, error) {
+	x, ok := e[name]
+	if !ok {
+		return sdk.Result{}, host.ErrUnknownPlugin
+	}
+	return x.Execute(ctx, task, out)
 }
 
 // cheapHash keeps password hashing fast in tests.

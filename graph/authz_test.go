@@ -12,7 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/identity"
+	"github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
 	"github.com/jobgraph/jobgraph/graph"
@@ -32,6 +35,7 @@ import (
 //	public         ok     ok         ok         ok         ok         ok
 //	authenticated  ok     ok         ok         ok         ok         UNAUTHENTICATED
 //	projectRead    ok     ok         ok         ok         NOT_FOUND  UNAUTHENTICATED
+//	projectRun     ok     ok         ok         FORBIDDEN  NOT_FOUND  UNAUTHENTICATED
 //	projectWrite   ok     ok         FORBIDDEN  FORBIDDEN  NOT_FOUND  UNAUTHENTICATED
 //	system         ok     FORBIDDEN  FORBIDDEN  FORBIDDEN  FORBIDDEN  UNAUTHENTICATED
 //
@@ -54,6 +58,7 @@ import (
 //	projectRead    node, project, host, hosts, hostGroup, hostGroups,
 //	               selectorPreview, credential, credentials (the read
 //	               permissions every built-in role holds)
+//	projectRun     runJob, cancelRun (JOB_RUN: owners and operators)
 //	projectWrite   updateProject, deleteProject, create/update/delete of
 //	               hosts, host groups and credentials, grantRole, revokeRole
 //	               (permissions only the owner role holds)
@@ -70,12 +75,13 @@ const (
 	levelPublic authzLevel = iota
 	levelAuthenticated
 	levelProjectRead
+	levelProjectRun
 	levelProjectWrite
 	levelSystem
 )
 
 func (l authzLevel) String() string {
-	return [...]string{"public", "authenticated", "projectRead", "projectWrite", "system"}[l]
+	return [...]string{"public", "authenticated", "projectRead", "projectRun", "projectWrite", "system"}[l]
 }
 
 type callerKind int
@@ -113,6 +119,8 @@ func expectedCode(l authzLevel, k callerKind) string {
 	case k == callerOutsider:
 		return graph.CodeNotFound
 	case l == levelProjectRead, k == callerOwner:
+		return ""
+	case l == levelProjectRun && k == callerOperator:
 		return ""
 	}
 	return graph.CodeForbidden
@@ -177,6 +185,16 @@ func authzRows() []authzRow {
 		{field: "Query.job", level: levelProjectRead, query: `query($id: ID!) { job(id: $id) { id yaml steps { name needs } } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
 				return map[string]any{"id": fx.newJob(t)}
+			}},
+		{field: "Query.run", level: levelProjectRead, query: `query($id: ID!) { run(id: $id) { id status steps { name status } tasks { edges { node { hostName status } } } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newRun(t)}
+			}},
+		{field: "Query.runs", level: levelProjectRead, query: `query($id: ID!) { runs(projectId: $id, first: 5) { edges { node { id status } } } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.taskLogs", level: levelProjectRead, query: `query($id: ID!) { taskLogs(taskId: $id) { lastSeq chunks { seq data } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newTask(t)}
 			}},
 		{field: "Query.viewer", level: levelAuthenticated, query: `{ viewer { user { id username } roles { role } } }`, vars: authzNoVars},
 		{field: "Query.users", level: levelAuthenticated, query: `{ users { totalCount } }`, vars: authzNoVars},
@@ -252,6 +270,16 @@ func authzRows() []authzRow {
 			query: `mutation($id: ID!) { deleteJob(input: {id: $id}) { deletedId } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
 				return map[string]any{"id": fx.newJob(t)}
+			}},
+		{field: "Mutation.runJob", level: levelProjectRun,
+			query: `mutation($in: RunJobInput!) { runJob(input: $in) { run { id status } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"jobId": fx.newJob(t)}}
+			}},
+		{field: "Mutation.cancelRun", level: levelProjectRun,
+			query: `mutation($id: ID!) { cancelRun(input: {id: $id}) { run { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newRun(t)}
 			}},
 		{field: "Mutation.deleteCredential", level: levelProjectWrite,
 			query: `mutation($id: ID!) { deleteCredential(input: {id: $id}) { deletedId } }`,
@@ -425,6 +453,24 @@ func (fx *authzFixture) newJob(t *testing.T) string {
 	return str(t, data, "importJob.job.id")
 }
 
+// newRun runs a fresh job in P, as the engine's caller, and returns the
+// run's ID.
+func (fx *authzFixture) newRun(t *testing.T) string {
+	t.Helper()
+	r, err := fx.b.runs.RunJob(context.Background(), engine.RunJobRequest{JobID: fx.newJob(t), Actor: "test"})
+	require.NoError(t, err)
+	return r.ID
+}
+
+// newTask returns the ID of the task of a fresh run in P.
+func (fx *authzFixture) newTask(t *testing.T) string {
+	t.Helper()
+	p, err := fx.b.runs.ListTasks(context.Background(), run.TaskFilter{RunID: fx.newRun(t)}, core.PageArgs{First: 1})
+	require.NoError(t, err)
+	require.Len(t, p.Items, 1)
+	return p.Items[0].ID
+}
+
 func (fx *authzFixture) uniq(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, fx.seq.Add(1))
 }
@@ -498,6 +544,8 @@ func authzLevelOf(f *ast.FieldDefinition) (authzLevel, error) {
 		switch perm {
 		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ":
 			return levelProjectRead, nil // every built-in role holds these
+		case "JOB_RUN":
+			return levelProjectRun, nil // owners and operators
 		}
 		return levelProjectWrite, nil // only owners hold the others
 	}

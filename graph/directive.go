@@ -190,6 +190,7 @@ var permissionFromModel = map[model.Permission]rbac.Permission{
 	model.PermissionAuditRead:       rbac.ProjectAuditRead,
 	model.PermissionJobRead:         rbac.JobRead,
 	model.PermissionJobWrite:        rbac.JobWrite,
+	model.PermissionJobRun:          rbac.JobRun,
 	model.PermissionProjectCreate:   rbac.ProjectCreate,
 	model.PermissionUserManage:      rbac.UserManage,
 	model.PermissionRoleManage:      rbac.RoleManage,

@@ -34,6 +34,7 @@ type Resolver struct {
 	authz     *rbac.Authorizer
 	audit     *audit.Recorder
 	executors Executors
+	runs      Runs
 	tx        core.Transactor
 	log       *slog.Logger
 

@@ -35,6 +35,9 @@ type Options struct {
 	Audit     *audit.Recorder
 	// Executors lists the executor plugins.
 	Executors Executors
+	// Runs runs jobs and reads runs (*core/engine.Engine); nil refuses
+	// runJob and cancelRun and shows no runs.
+	Runs Runs
 	// Tx runs a mutation and its audit record in one transaction.
 	Tx     core.Transactor
 	Logger *slog.Logger
@@ -73,7 +76,7 @@ func NewHandler(opts Options) http.Handler {
 	}
 	r := &Resolver{
 		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, identity: opts.Identity, authz: opts.Authz,
-		audit: opts.Audit, executors: opts.Executors, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
+		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
 
 	mux := http.NewServeMux()
@@ -168,6 +171,9 @@ func setComplexity(c *generated.ComplexityRoot) {
 	c.Query.APITokens = func(child int, first *int, _ *string) int { return page(first, child) }
 	c.Query.Jobs = func(child int, _ string, first *int, _ *string, _ *model.JobFilter) int { return page(first, child) }
 	c.Job.Versions = func(child int, first *int, _ *string) int { return page(first, child) }
+	c.Query.Runs = func(child int, _ string, first *int, _ *string, _ *model.RunFilter) int { return page(first, child) }
+	c.Run.Tasks = func(child int, first *int, _ *string, _ *string) int { return page(first, child) }
+	c.Query.TaskLogs = func(child int, _ string, _ *int, first *int) int { return page(first, child) }
 	c.Query.Users = func(child int, first *int, _ *string, _ *model.UserFilter) int { return page(first, child) }
 }
 

@@ -21,6 +21,7 @@ const (
 	ProjectAuditRead Permission = "audit:read"
 	JobRead          Permission = "job:read"
 	JobWrite         Permission = "job:write"
+	JobRun           Permission = "job:run"
 )
 
 // System permissions: not tied to one project.
@@ -55,6 +56,7 @@ var permissions = []PermissionInfo{
 	{ProjectAuditRead, false, "read the project's audit trail"},
 	{JobRead, false, "list and read jobs and their versions, export them as YAML"},
 	{JobWrite, false, "create, change, import and delete jobs"},
+	{JobRun, false, "run jobs and cancel their runs"},
 	{ProjectCreate, true, "create projects"},
 	{UserManage, true, "create, disable and reset users"},
 	{RoleManage, true, "define and delete custom roles"},

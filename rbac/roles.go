@@ -39,7 +39,7 @@ func builtInRoles() []Role {
 	}
 	return []Role{
 		{Name: RoleOwner, BuiltIn: true, Description: "everything in the project, including its members", Permissions: owner},
-		{Name: RoleOperator, BuiltIn: true, Description: "read everything and run jobs", Permissions: readPermissions()},
+		{Name: RoleOperator, BuiltIn: true, Description: "read everything and run jobs", Permissions: append(readPermissions(), JobRun)},
 		{Name: RoleViewer, BuiltIn: true, Description: "read only", Permissions: readPermissions()},
 	}
 }

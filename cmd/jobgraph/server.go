@@ -23,6 +23,7 @@ import (
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/config"
+	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -236,11 +237,20 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		return err
 	}
 	defer plugins.Stop()
+	jobs := job.NewService(a.store, graph.ActionSchemas(plugins))
+	// The engine runs jobs in process, on the plugin host; it stops before
+	// the plugins do (defers run last in, first out).
+	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Executors: plugins, Logger: log.With("component", "engine")})
+	if err := runs.Start(ctx); err != nil {
+		return err
+	}
+	defer runs.Stop()
 
 	handler := graph.NewHandler(graph.Options{
 		Projects:        a.projects,
 		Inventory:       a.inventory,
-		Jobs:            job.NewService(a.store, graph.ActionSchemas(plugins)),
+		Jobs:            jobs,
+		Runs:            runs,
 		Identity:        a.identity,
 		Authz:           a.authz,
 		Audit:           a.audit,

@@ -1,4 +1,10 @@
-// Package engine holds the decision core of the job engine: Decide reads
+// Package engine runs jobs. Engine (engine.go) is the doer: RunJob
+// validates a run's parameters, resolves its targets and stores it; a loop
+// per active run applies Decide's decisions with the conditional
+// transitions of package run, and a bounded pool of in-process workers
+// executes tasks on the executors and stores their logs and outputs.
+//
+// The decision core of the job engine is Decide: it reads
 // one run's State (plain data: the run, its step runs, their tasks) and
 // returns the Decisions that move it on. It does nothing itself: no
 // database, no queue, no plugins, no clock (now is an argument). The doer

@@ -103,6 +103,22 @@ func (s *Store) ProjectOf(ctx context.Context, id string) (string, error) {
 		model = &credentialRow{}
 	case core.KindJob:
 		model = &jobRow{}
+	case core.KindRun:
+		model = &runRow{}
+	case core.KindStepRun, core.KindTask:
+		// Step runs and tasks belong to a run, which has the project.
+		var row any = &stepRunRow{}
+		if kind == core.KindTask {
+			row = &taskRow{}
+		}
+		var runIDs []string
+		if err := s.conn(ctx).Model(row).Where("id = ?", id).Limit(1).Pluck("run_id", &runIDs).Error; err != nil {
+			return "", err
+		}
+		if len(runIDs) == 0 {
+			return "", core.NotFound(kind.Noun(), id)
+		}
+		id, model = runIDs[0], &runRow{}
 	default:
 		return "", core.NotFound("object", id)
 	}

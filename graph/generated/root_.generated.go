@@ -39,6 +39,7 @@ type ResolverRoot interface {
 	ProjectConnection() ProjectConnectionResolver
 	Query() QueryResolver
 	RoleAssignment() RoleAssignmentResolver
+	Run() RunResolver
 	User() UserResolver
 	UserConnection() UserConnectionResolver
 }
@@ -102,6 +103,10 @@ type ComplexityRoot struct {
 	AuditEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	CancelRunPayload struct {
+		Run func(childComplexity int) int
 	}
 
 	ChangePasswordPayload struct {
@@ -319,6 +324,13 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	LogChunk struct {
+		At     func(childComplexity int) int
+		Data   func(childComplexity int) int
+		Seq    func(childComplexity int) int
+		Stream func(childComplexity int) int
+	}
+
 	LoginPayload struct {
 		ExpiresAt func(childComplexity int) int
 		User      func(childComplexity int) int
@@ -329,6 +341,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		CancelRun        func(childComplexity int, input model.CancelRunInput) int
 		ChangePassword   func(childComplexity int, input model.ChangePasswordInput) int
 		CreateAPIToken   func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateCredential func(childComplexity int, input model.CreateCredentialInput) int
@@ -351,6 +364,7 @@ type ComplexityRoot struct {
 		RevokeAPIToken   func(childComplexity int, input model.RevokeAPITokenInput) int
 		RevokeAdmin      func(childComplexity int, input model.AdminInput) int
 		RevokeRole       func(childComplexity int, input model.RoleGrantInput) int
+		RunJob           func(childComplexity int, input model.RunJobInput) int
 		UpdateCredential func(childComplexity int, input model.UpdateCredentialInput) int
 		UpdateHost       func(childComplexity int, input model.UpdateHostInput) int
 		UpdateHostGroup  func(childComplexity int, input model.UpdateHostGroupInput) int
@@ -406,7 +420,10 @@ type ComplexityRoot struct {
 		Project         func(childComplexity int, id string) int
 		Projects        func(childComplexity int, first *int, after *string, filter *model.ProjectFilter) int
 		Roles           func(childComplexity int) int
+		Run             func(childComplexity int, id string) int
+		Runs            func(childComplexity int, projectID string, first *int, after *string, filter *model.RunFilter) int
 		SelectorPreview func(childComplexity int, projectID string, selector string, first *int, after *string) int
+		TaskLogs        func(childComplexity int, taskID string, afterSeq *int, first *int) int
 		Users           func(childComplexity int, first *int, after *string, filter *model.UserFilter) int
 		Viewer          func(childComplexity int) int
 	}
@@ -432,9 +449,96 @@ type ComplexityRoot struct {
 		Assignment func(childComplexity int) int
 	}
 
+	Run struct {
+		CreatedAt    func(childComplexity int) int
+		FinishedAt   func(childComplexity int) int
+		ID           func(childComplexity int) int
+		JobID        func(childComplexity int) int
+		JobVersion   func(childComplexity int) int
+		Name         func(childComplexity int) int
+		Params       func(childComplexity int) int
+		Priority     func(childComplexity int) int
+		Project      func(childComplexity int) int
+		SecretParams func(childComplexity int) int
+		StartedAt    func(childComplexity int) int
+		Status       func(childComplexity int) int
+		Steps        func(childComplexity int) int
+		Tasks        func(childComplexity int, first *int, after *string, stepName *string) int
+		TriggerKind  func(childComplexity int) int
+		TriggeredBy  func(childComplexity int) int
+	}
+
+	RunConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	RunEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	RunJobPayload struct {
+		Run func(childComplexity int) int
+	}
+
 	SelectorPreview struct {
 		Hosts    func(childComplexity int) int
 		Selector func(childComplexity int) int
+	}
+
+	StepRun struct {
+		Counts     func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Index      func(childComplexity int) int
+		Name       func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		Status     func(childComplexity int) int
+	}
+
+	Task struct {
+		Attempt      func(childComplexity int) int
+		Error        func(childComplexity int) int
+		ExitCode     func(childComplexity int) int
+		FinishedAt   func(childComplexity int) int
+		HostID       func(childComplexity int) int
+		HostName     func(childComplexity int) int
+		ID           func(childComplexity int) int
+		LogBytes     func(childComplexity int) int
+		LogTruncated func(childComplexity int) int
+		Outputs      func(childComplexity int) int
+		StartedAt    func(childComplexity int) int
+		Status       func(childComplexity int) int
+		StepRunID    func(childComplexity int) int
+	}
+
+	TaskConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	TaskCounts struct {
+		Canceled  func(childComplexity int) int
+		Error     func(childComplexity int) int
+		Failed    func(childComplexity int) int
+		Lost      func(childComplexity int) int
+		Pending   func(childComplexity int) int
+		Queued    func(childComplexity int) int
+		Running   func(childComplexity int) int
+		Succeeded func(childComplexity int) int
+		TimedOut  func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
+	TaskEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	TaskLogs struct {
+		Chunks  func(childComplexity int) int
+		LastSeq func(childComplexity int) int
 	}
 
 	UpdateCredentialPayload struct {
@@ -701,6 +805,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
+	case "CancelRunPayload.run":
+		if e.ComplexityRoot.CancelRunPayload.Run == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CancelRunPayload.Run(childComplexity), true
 
 	case "ChangePasswordPayload.ok":
 		if e.ComplexityRoot.ChangePasswordPayload.Ok == nil {
@@ -1412,6 +1523,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Label.Value(childComplexity), true
 
+	case "LogChunk.at":
+		if e.ComplexityRoot.LogChunk.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.At(childComplexity), true
+	case "LogChunk.data":
+		if e.ComplexityRoot.LogChunk.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.Data(childComplexity), true
+	case "LogChunk.seq":
+		if e.ComplexityRoot.LogChunk.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.Seq(childComplexity), true
+	case "LogChunk.stream":
+		if e.ComplexityRoot.LogChunk.Stream == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.Stream(childComplexity), true
+
 	case "LoginPayload.expiresAt":
 		if e.ComplexityRoot.LoginPayload.ExpiresAt == nil {
 			break
@@ -1432,6 +1568,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LogoutPayload.Ok(childComplexity), true
 
+	case "Mutation.cancelRun":
+		if e.ComplexityRoot.Mutation.CancelRun == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelRun(childComplexity, args["input"].(model.CancelRunInput)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -1669,6 +1816,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeRole(childComplexity, args["input"].(model.RoleGrantInput)), true
+	case "Mutation.runJob":
+		if e.ComplexityRoot.Mutation.RunJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunJob(childComplexity, args["input"].(model.RunJobInput)), true
 	case "Mutation.updateCredential":
 		if e.ComplexityRoot.Mutation.UpdateCredential == nil {
 			break
@@ -2030,6 +2188,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Roles(childComplexity), true
+	case "Query.run":
+		if e.ComplexityRoot.Query.Run == nil {
+			break
+		}
+
+		args, err := ec.field_Query_run_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Run(childComplexity, args["id"].(string)), true
+	case "Query.runs":
+		if e.ComplexityRoot.Query.Runs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_runs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Runs(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string), args["filter"].(*model.RunFilter)), true
 	case "Query.selectorPreview":
 		if e.ComplexityRoot.Query.SelectorPreview == nil {
 			break
@@ -2041,6 +2221,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SelectorPreview(childComplexity, args["projectId"].(string), args["selector"].(string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.taskLogs":
+		if e.ComplexityRoot.Query.TaskLogs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_taskLogs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TaskLogs(childComplexity, args["taskId"].(string), args["afterSeq"].(*int), args["first"].(*int)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2117,6 +2308,141 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RoleGrantPayload.Assignment(childComplexity), true
 
+	case "Run.createdAt":
+		if e.ComplexityRoot.Run.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.CreatedAt(childComplexity), true
+	case "Run.finishedAt":
+		if e.ComplexityRoot.Run.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.FinishedAt(childComplexity), true
+	case "Run.id":
+		if e.ComplexityRoot.Run.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.ID(childComplexity), true
+	case "Run.jobId":
+		if e.ComplexityRoot.Run.JobID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.JobID(childComplexity), true
+	case "Run.jobVersion":
+		if e.ComplexityRoot.Run.JobVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.JobVersion(childComplexity), true
+	case "Run.name":
+		if e.ComplexityRoot.Run.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.Name(childComplexity), true
+	case "Run.params":
+		if e.ComplexityRoot.Run.Params == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.Params(childComplexity), true
+	case "Run.priority":
+		if e.ComplexityRoot.Run.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.Priority(childComplexity), true
+	case "Run.project":
+		if e.ComplexityRoot.Run.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.Project(childComplexity), true
+	case "Run.secretParams":
+		if e.ComplexityRoot.Run.SecretParams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.SecretParams(childComplexity), true
+	case "Run.startedAt":
+		if e.ComplexityRoot.Run.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.StartedAt(childComplexity), true
+	case "Run.status":
+		if e.ComplexityRoot.Run.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.Status(childComplexity), true
+	case "Run.steps":
+		if e.ComplexityRoot.Run.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.Steps(childComplexity), true
+	case "Run.tasks":
+		if e.ComplexityRoot.Run.Tasks == nil {
+			break
+		}
+
+		args, err := ec.field_Run_tasks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Run.Tasks(childComplexity, args["first"].(*int), args["after"].(*string), args["stepName"].(*string)), true
+	case "Run.triggerKind":
+		if e.ComplexityRoot.Run.TriggerKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.TriggerKind(childComplexity), true
+	case "Run.triggeredBy":
+		if e.ComplexityRoot.Run.TriggeredBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.TriggeredBy(childComplexity), true
+
+	case "RunConnection.edges":
+		if e.ComplexityRoot.RunConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunConnection.Edges(childComplexity), true
+	case "RunConnection.pageInfo":
+		if e.ComplexityRoot.RunConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunConnection.PageInfo(childComplexity), true
+
+	case "RunEdge.cursor":
+		if e.ComplexityRoot.RunEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEdge.Cursor(childComplexity), true
+	case "RunEdge.node":
+		if e.ComplexityRoot.RunEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEdge.Node(childComplexity), true
+
+	case "RunJobPayload.run":
+		if e.ComplexityRoot.RunJobPayload.Run == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunJobPayload.Run(childComplexity), true
+
 	case "SelectorPreview.hosts":
 		if e.ComplexityRoot.SelectorPreview.Hosts == nil {
 			break
@@ -2129,6 +2455,228 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SelectorPreview.Selector(childComplexity), true
+
+	case "StepRun.counts":
+		if e.ComplexityRoot.StepRun.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StepRun.Counts(childComplexity), true
+	case "StepRun.finishedAt":
+		if e.ComplexityRoot.StepRun.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StepRun.FinishedAt(childComplexity), true
+	case "StepRun.id":
+		if e.ComplexityRoot.StepRun.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StepRun.ID(childComplexity), true
+	case "StepRun.index":
+		if e.ComplexityRoot.StepRun.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StepRun.Index(childComplexity), true
+	case "StepRun.name":
+		if e.ComplexityRoot.StepRun.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StepRun.Name(childComplexity), true
+	case "StepRun.startedAt":
+		if e.ComplexityRoot.StepRun.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StepRun.StartedAt(childComplexity), true
+	case "StepRun.status":
+		if e.ComplexityRoot.StepRun.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StepRun.Status(childComplexity), true
+
+	case "Task.attempt":
+		if e.ComplexityRoot.Task.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.Attempt(childComplexity), true
+	case "Task.error":
+		if e.ComplexityRoot.Task.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.Error(childComplexity), true
+	case "Task.exitCode":
+		if e.ComplexityRoot.Task.ExitCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.ExitCode(childComplexity), true
+	case "Task.finishedAt":
+		if e.ComplexityRoot.Task.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.FinishedAt(childComplexity), true
+	case "Task.hostId":
+		if e.ComplexityRoot.Task.HostID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.HostID(childComplexity), true
+	case "Task.hostName":
+		if e.ComplexityRoot.Task.HostName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.HostName(childComplexity), true
+	case "Task.id":
+		if e.ComplexityRoot.Task.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.ID(childComplexity), true
+	case "Task.logBytes":
+		if e.ComplexityRoot.Task.LogBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.LogBytes(childComplexity), true
+	case "Task.logTruncated":
+		if e.ComplexityRoot.Task.LogTruncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.LogTruncated(childComplexity), true
+	case "Task.outputs":
+		if e.ComplexityRoot.Task.Outputs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.Outputs(childComplexity), true
+	case "Task.startedAt":
+		if e.ComplexityRoot.Task.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.StartedAt(childComplexity), true
+	case "Task.status":
+		if e.ComplexityRoot.Task.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.Status(childComplexity), true
+	case "Task.stepRunId":
+		if e.ComplexityRoot.Task.StepRunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task.StepRunID(childComplexity), true
+
+	case "TaskConnection.edges":
+		if e.ComplexityRoot.TaskConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskConnection.Edges(childComplexity), true
+	case "TaskConnection.pageInfo":
+		if e.ComplexityRoot.TaskConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskConnection.PageInfo(childComplexity), true
+
+	case "TaskCounts.canceled":
+		if e.ComplexityRoot.TaskCounts.Canceled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Canceled(childComplexity), true
+	case "TaskCounts.error":
+		if e.ComplexityRoot.TaskCounts.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Error(childComplexity), true
+	case "TaskCounts.failed":
+		if e.ComplexityRoot.TaskCounts.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Failed(childComplexity), true
+	case "TaskCounts.lost":
+		if e.ComplexityRoot.TaskCounts.Lost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Lost(childComplexity), true
+	case "TaskCounts.pending":
+		if e.ComplexityRoot.TaskCounts.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Pending(childComplexity), true
+	case "TaskCounts.queued":
+		if e.ComplexityRoot.TaskCounts.Queued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Queued(childComplexity), true
+	case "TaskCounts.running":
+		if e.ComplexityRoot.TaskCounts.Running == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Running(childComplexity), true
+	case "TaskCounts.succeeded":
+		if e.ComplexityRoot.TaskCounts.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Succeeded(childComplexity), true
+	case "TaskCounts.timedOut":
+		if e.ComplexityRoot.TaskCounts.TimedOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.TimedOut(childComplexity), true
+	case "TaskCounts.total":
+		if e.ComplexityRoot.TaskCounts.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskCounts.Total(childComplexity), true
+
+	case "TaskEdge.cursor":
+		if e.ComplexityRoot.TaskEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskEdge.Cursor(childComplexity), true
+	case "TaskEdge.node":
+		if e.ComplexityRoot.TaskEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskEdge.Node(childComplexity), true
+
+	case "TaskLogs.chunks":
+		if e.ComplexityRoot.TaskLogs.Chunks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskLogs.Chunks(childComplexity), true
+	case "TaskLogs.lastSeq":
+		if e.ComplexityRoot.TaskLogs.LastSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskLogs.LastSeq(childComplexity), true
 
 	case "UpdateCredentialPayload.credential":
 		if e.ComplexityRoot.UpdateCredentialPayload.Credential == nil {
@@ -2276,6 +2824,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputAdminInput,
 		ec.unmarshalInputAuditFilter,
+		ec.unmarshalInputCancelRunInput,
 		ec.unmarshalInputChangePasswordInput,
 		ec.unmarshalInputCreateApiTokenInput,
 		ec.unmarshalInputCreateCredentialInput,
@@ -2300,6 +2849,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputProjectFilter,
 		ec.unmarshalInputRevokeApiTokenInput,
 		ec.unmarshalInputRoleGrantInput,
+		ec.unmarshalInputRunFilter,
+		ec.unmarshalInputRunJobInput,
 		ec.unmarshalInputUpdateCredentialInput,
 		ec.unmarshalInputUpdateHostGroupInput,
 		ec.unmarshalInputUpdateHostInput,
@@ -2434,6 +2985,8 @@ enum Permission {
   AUDIT_READ
   JOB_READ
   JOB_WRITE
+  "Run jobs and cancel their runs."
+  JOB_RUN
   "System."
   PROJECT_CREATE
   "System."
@@ -3230,6 +3783,199 @@ extend type Mutation {
   deleteProject(input: DeleteProjectInput!): DeleteProjectPayload! @hasPermission(permission: PROJECT_DELETE, object: "input.id")
 }
 `, BuiltIn: false},
+	{Name: "../../schema/runs.graphqls", Input: `"""
+One execution of a job version: a step run per step, and a task per step and
+target host. Its status only ever moves forward, and every run reaches a
+final one (SUCCEEDED, FAILED, CANCELED or TIMED_OUT).
+"""
+type Run {
+  id: ID!
+  project: Project!
+  "The job and the version it ran; null for an ad-hoc run."
+  jobId: ID
+  jobVersion: Int!
+  "The job's name when the run was made."
+  name: String!
+  status: RunStatus!
+  "Higher runs first, from -100 to 100."
+  priority: Int!
+  "manual, schedule, webhook or retry."
+  triggerKind: String!
+  "The user, schedule or webhook that started it."
+  triggeredBy: String!
+  "The values of its non-secret parameters."
+  params: JSONObject!
+  "The names of the secret parameters it was given (their values are never shown)."
+  secretParams: [String!]!
+  createdAt: Time!
+  startedAt: Time
+  finishedAt: Time
+  "Its steps, in the job's order, with their tasks counted by status."
+  steps: [StepRun!]!
+  "Its tasks, step by step in host order; stepName keeps one step's."
+  tasks(first: Int, after: String, stepName: String): TaskConnection!
+}
+
+enum RunStatus {
+  QUEUED
+  RUNNING
+  SUCCEEDED
+  FAILED
+  CANCELED
+  TIMED_OUT
+}
+
+enum StepStatus {
+  PENDING
+  RUNNING
+  SUCCEEDED
+  FAILED
+  SKIPPED
+  CANCELED
+  TIMED_OUT
+}
+
+enum TaskStatus {
+  PENDING
+  QUEUED
+  RUNNING
+  SUCCEEDED
+  FAILED
+  CANCELED
+  TIMED_OUT
+  "jobgraph could not carry the action out (a bad rendered parameter, a credential that cannot be opened, a crashed plugin)."
+  ERROR
+  "Its worker stopped while it ran, and it was not run again."
+  LOST
+}
+
+enum LogStream {
+  STDOUT
+  STDERR
+  "Written by jobgraph itself, such as the truncation marker."
+  SYSTEM
+}
+
+type StepRun {
+  id: ID!
+  name: String!
+  index: Int!
+  status: StepStatus!
+  counts: TaskCounts!
+  startedAt: Time
+  finishedAt: Time
+}
+
+type TaskCounts {
+  total: Int!
+  pending: Int!
+  queued: Int!
+  running: Int!
+  succeeded: Int!
+  failed: Int!
+  canceled: Int!
+  timedOut: Int!
+  error: Int!
+  lost: Int!
+}
+
+"One step of a run on one host."
+type Task {
+  id: ID!
+  stepRunId: ID!
+  hostId: ID!
+  "The host's name when the run was made."
+  hostName: String!
+  status: TaskStatus!
+  "1 for the first try; each retry adds one."
+  attempt: Int!
+  exitCode: Int
+  "Why it failed, errored, was canceled or was lost."
+  error: String!
+  "The outputs it exported for later steps."
+  outputs: JSONObject!
+  "The size of its stored log, and whether the log reached the per-task cap."
+  logBytes: Int!
+  logTruncated: Boolean!
+  startedAt: Time
+  finishedAt: Time
+}
+
+type TaskConnection {
+  edges: [TaskEdge!]!
+  pageInfo: PageInfo!
+}
+
+type TaskEdge {
+  cursor: String!
+  node: Task!
+}
+
+type RunConnection {
+  edges: [RunEdge!]!
+  pageInfo: PageInfo!
+}
+
+type RunEdge {
+  cursor: String!
+  node: Run!
+}
+
+input RunFilter {
+  status: [RunStatus!]
+  jobId: ID
+}
+
+"One piece of a task's output. seq numbers the task's chunks from 1, across attempts and streams."
+type LogChunk {
+  seq: Int!
+  stream: LogStream!
+  "The bytes as text (invalid UTF-8 is replaced)."
+  data: String!
+  at: Time!
+}
+
+type TaskLogs {
+  chunks: [LogChunk!]!
+  "The seq to pass as afterSeq for the next page (afterSeq itself when there is nothing new)."
+  lastSeq: Int!
+}
+
+extend type Query {
+  run(id: ID!): Run @hasPermission(permission: JOB_READ, object: "id")
+  "The project's runs, newest first."
+  runs(projectId: ID!, first: Int, after: String, filter: RunFilter): RunConnection! @hasPermission(permission: JOB_READ, project: "projectId")
+  "A task's log from afterSeq on (exclusive), in order: up to first chunks (at most 1000)."
+  taskLogs(taskId: ID!, afterSeq: Int, first: Int): TaskLogs! @hasPermission(permission: JOB_READ, object: "taskId")
+}
+
+input RunJobInput {
+  jobId: ID!
+  "Values of the job's parameters by name; defaults fill in the rest."
+  params: JSONObject
+  "From -100 to 100; 0 when absent."
+  priority: Int
+}
+
+type RunJobPayload {
+  run: Run!
+}
+
+input CancelRunInput {
+  id: ID!
+}
+
+type CancelRunPayload {
+  run: Run!
+}
+
+extend type Mutation {
+  "Runs the job's latest version: its targets are resolved to hosts now, and the run is queued at once."
+  runJob(input: RunJobInput!): RunJobPayload! @hasPermission(permission: JOB_RUN, object: "input.jobId")
+  "Asks for a run to be canceled: its tasks are stopped and it ends CANCELED. A final run is left as it is."
+  cancelRun(input: CancelRunInput!): CancelRunPayload! @hasPermission(permission: JOB_RUN, object: "input.id")
+}
+`, BuiltIn: false},
 	{Name: "../../schema/schema.graphqls", Input: `# jobgraph's public API. Everything the web console does goes through it.
 #
 # Conventions:
@@ -3380,6 +4126,14 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CancelRunPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "run":
+		return ec.fieldContext_CancelRunPayload_run(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CancelRunPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ChangePasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3812,6 +4566,20 @@ func (ec *executionContext) childFields_Label(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Label", field.Name)
 }
 
+func (ec *executionContext) childFields_LogChunk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "seq":
+		return ec.fieldContext_LogChunk_seq(ctx, field)
+	case "stream":
+		return ec.fieldContext_LogChunk_stream(ctx, field)
+	case "data":
+		return ec.fieldContext_LogChunk_data(ctx, field)
+	case "at":
+		return ec.fieldContext_LogChunk_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LogChunk", field.Name)
+}
+
 func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "user":
@@ -3934,6 +4702,72 @@ func (ec *executionContext) childFields_RoleGrantPayload(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type RoleGrantPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Run(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Run_id(ctx, field)
+	case "project":
+		return ec.fieldContext_Run_project(ctx, field)
+	case "jobId":
+		return ec.fieldContext_Run_jobId(ctx, field)
+	case "jobVersion":
+		return ec.fieldContext_Run_jobVersion(ctx, field)
+	case "name":
+		return ec.fieldContext_Run_name(ctx, field)
+	case "status":
+		return ec.fieldContext_Run_status(ctx, field)
+	case "priority":
+		return ec.fieldContext_Run_priority(ctx, field)
+	case "triggerKind":
+		return ec.fieldContext_Run_triggerKind(ctx, field)
+	case "triggeredBy":
+		return ec.fieldContext_Run_triggeredBy(ctx, field)
+	case "params":
+		return ec.fieldContext_Run_params(ctx, field)
+	case "secretParams":
+		return ec.fieldContext_Run_secretParams(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Run_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Run_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Run_finishedAt(ctx, field)
+	case "steps":
+		return ec.fieldContext_Run_steps(ctx, field)
+	case "tasks":
+		return ec.fieldContext_Run_tasks(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Run", field.Name)
+}
+
+func (ec *executionContext) childFields_RunConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_RunConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_RunConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_RunEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_RunEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_RunEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RunJobPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "run":
+		return ec.fieldContext_RunJobPayload_run(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunJobPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SelectorPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "selector":
@@ -3942,6 +4776,114 @@ func (ec *executionContext) childFields_SelectorPreview(ctx context.Context, fie
 		return ec.fieldContext_SelectorPreview_hosts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SelectorPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_StepRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_StepRun_id(ctx, field)
+	case "name":
+		return ec.fieldContext_StepRun_name(ctx, field)
+	case "index":
+		return ec.fieldContext_StepRun_index(ctx, field)
+	case "status":
+		return ec.fieldContext_StepRun_status(ctx, field)
+	case "counts":
+		return ec.fieldContext_StepRun_counts(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_StepRun_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_StepRun_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StepRun", field.Name)
+}
+
+func (ec *executionContext) childFields_Task(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Task_id(ctx, field)
+	case "stepRunId":
+		return ec.fieldContext_Task_stepRunId(ctx, field)
+	case "hostId":
+		return ec.fieldContext_Task_hostId(ctx, field)
+	case "hostName":
+		return ec.fieldContext_Task_hostName(ctx, field)
+	case "status":
+		return ec.fieldContext_Task_status(ctx, field)
+	case "attempt":
+		return ec.fieldContext_Task_attempt(ctx, field)
+	case "exitCode":
+		return ec.fieldContext_Task_exitCode(ctx, field)
+	case "error":
+		return ec.fieldContext_Task_error(ctx, field)
+	case "outputs":
+		return ec.fieldContext_Task_outputs(ctx, field)
+	case "logBytes":
+		return ec.fieldContext_Task_logBytes(ctx, field)
+	case "logTruncated":
+		return ec.fieldContext_Task_logTruncated(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Task_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Task_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Task", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_TaskConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_TaskConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_TaskCounts_total(ctx, field)
+	case "pending":
+		return ec.fieldContext_TaskCounts_pending(ctx, field)
+	case "queued":
+		return ec.fieldContext_TaskCounts_queued(ctx, field)
+	case "running":
+		return ec.fieldContext_TaskCounts_running(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_TaskCounts_succeeded(ctx, field)
+	case "failed":
+		return ec.fieldContext_TaskCounts_failed(ctx, field)
+	case "canceled":
+		return ec.fieldContext_TaskCounts_canceled(ctx, field)
+	case "timedOut":
+		return ec.fieldContext_TaskCounts_timedOut(ctx, field)
+	case "error":
+		return ec.fieldContext_TaskCounts_error(ctx, field)
+	case "lost":
+		return ec.fieldContext_TaskCounts_lost(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskCounts", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_TaskEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_TaskEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskLogs(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "chunks":
+		return ec.fieldContext_TaskLogs_chunks(ctx, field)
+	case "lastSeq":
+		return ec.fieldContext_TaskLogs_lastSeq(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskLogs", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateCredentialPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

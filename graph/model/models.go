@@ -236,3 +236,24 @@ type JobEdge struct {
 	Cursor string
 	Node   *Job
 }
+
+// Run is the API view of a run; its project, steps and tasks are resolved
+// on demand.
+type Run struct {
+	ID           string
+	JobID        *string
+	JobVersion   int
+	Name         string
+	Status       RunStatus
+	Priority     int
+	TriggerKind  string
+	TriggeredBy  string
+	Params       map[string]any
+	SecretParams []string
+	CreatedAt    time.Time
+	StartedAt    *time.Time
+	FinishedAt   *time.Time
+	ProjectID    string `json:"-"`
+}
+
+func (r Run) ProjectScope() string { return r.ProjectID }

@@ -58,6 +58,14 @@ type AuditFilter struct {
 	Until    *time.Time    `json:"until,omitempty"`
 }
 
+type CancelRunInput struct {
+	ID string `json:"id"`
+}
+
+type CancelRunPayload struct {
+	Run *Run `json:"run"`
+}
+
 type ChangePasswordInput struct {
 	CurrentPassword string `json:"currentPassword"`
 	NewPassword     string `json:"newPassword"`
@@ -311,6 +319,15 @@ type LabelInput struct {
 	Value string `json:"value"`
 }
 
+// One piece of a task's output. seq numbers the task's chunks from 1, across attempts and streams.
+type LogChunk struct {
+	Seq    int       `json:"seq"`
+	Stream LogStream `json:"stream"`
+	// The bytes as text (invalid UTF-8 is replaced).
+	Data string    `json:"data"`
+	At   time.Time `json:"at"`
+}
+
 type LoginInput struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
@@ -377,11 +394,99 @@ type RoleGrantPayload struct {
 	Assignment *RoleAssignment `json:"assignment"`
 }
 
+type RunConnection struct {
+	Edges    []*RunEdge `json:"edges"`
+	PageInfo *PageInfo  `json:"pageInfo"`
+}
+
+type RunEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Run   `json:"node"`
+}
+
+type RunFilter struct {
+	Status []RunStatus `json:"status,omitempty"`
+	JobID  *string     `json:"jobId,omitempty"`
+}
+
+type RunJobInput struct {
+	JobID string `json:"jobId"`
+	// Values of the job's parameters by name; defaults fill in the rest.
+	Params map[string]any `json:"params,omitempty"`
+	// From -100 to 100; 0 when absent.
+	Priority *int `json:"priority,omitempty"`
+}
+
+type RunJobPayload struct {
+	Run *Run `json:"run"`
+}
+
 // What a label selector resolves to in a project right now.
 type SelectorPreview struct {
 	// The selector in canonical form, as a group would store it.
 	Selector string          `json:"selector"`
 	Hosts    *HostConnection `json:"hosts"`
+}
+
+type StepRun struct {
+	ID         string      `json:"id"`
+	Name       string      `json:"name"`
+	Index      int         `json:"index"`
+	Status     StepStatus  `json:"status"`
+	Counts     *TaskCounts `json:"counts"`
+	StartedAt  *time.Time  `json:"startedAt,omitempty"`
+	FinishedAt *time.Time  `json:"finishedAt,omitempty"`
+}
+
+// One step of a run on one host.
+type Task struct {
+	ID        string `json:"id"`
+	StepRunID string `json:"stepRunId"`
+	HostID    string `json:"hostId"`
+	// The host's name when the run was made.
+	HostName string     `json:"hostName"`
+	Status   TaskStatus `json:"status"`
+	// 1 for the first try; each retry adds one.
+	Attempt  int  `json:"attempt"`
+	ExitCode *int `json:"exitCode,omitempty"`
+	// Why it failed, errored, was canceled or was lost.
+	Error string `json:"error"`
+	// The outputs it exported for later steps.
+	Outputs map[string]any `json:"outputs"`
+	// The size of its stored log, and whether the log reached the per-task cap.
+	LogBytes     int        `json:"logBytes"`
+	LogTruncated bool       `json:"logTruncated"`
+	StartedAt    *time.Time `json:"startedAt,omitempty"`
+	FinishedAt   *time.Time `json:"finishedAt,omitempty"`
+}
+
+type TaskConnection struct {
+	Edges    []*TaskEdge `json:"edges"`
+	PageInfo *PageInfo   `json:"pageInfo"`
+}
+
+type TaskCounts struct {
+	Total     int `json:"total"`
+	Pending   int `json:"pending"`
+	Queued    int `json:"queued"`
+	Running   int `json:"running"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	Canceled  int `json:"canceled"`
+	TimedOut  int `json:"timedOut"`
+	Error     int `json:"error"`
+	Lost      int `json:"lost"`
+}
+
+type TaskEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Task  `json:"node"`
+}
+
+type TaskLogs struct {
+	Chunks []*LogChunk `json:"chunks"`
+	// The seq to pass as afterSeq for the next page (afterSeq itself when there is nothing new).
+	LastSeq int `json:"lastSeq"`
 }
 
 // The kind never changes. Giving secret replaces the secret (and passphrase).
@@ -719,6 +824,64 @@ func (e HostGroupKind) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type LogStream string
+
+const (
+	LogStreamStdout LogStream = "STDOUT"
+	LogStreamStderr LogStream = "STDERR"
+	// Written by jobgraph itself, such as the truncation marker.
+	LogStreamSystem LogStream = "SYSTEM"
+)
+
+var AllLogStream = []LogStream{
+	LogStreamStdout,
+	LogStreamStderr,
+	LogStreamSystem,
+}
+
+func (e LogStream) IsValid() bool {
+	switch e {
+	case LogStreamStdout, LogStreamStderr, LogStreamSystem:
+		return true
+	}
+	return false
+}
+
+func (e LogStream) String() string {
+	return string(e)
+}
+
+func (e *LogStream) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LogStream(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LogStream", str)
+	}
+	return nil
+}
+
+func (e LogStream) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LogStream) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LogStream) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // The operating system family of a host.
 type Os string
 
@@ -798,6 +961,8 @@ const (
 	PermissionAuditRead       Permission = "AUDIT_READ"
 	PermissionJobRead         Permission = "JOB_READ"
 	PermissionJobWrite        Permission = "JOB_WRITE"
+	// Run jobs and cancel their runs.
+	PermissionJobRun Permission = "JOB_RUN"
 	// System.
 	PermissionProjectCreate Permission = "PROJECT_CREATE"
 	// System.
@@ -823,6 +988,7 @@ var AllPermission = []Permission{
 	PermissionAuditRead,
 	PermissionJobRead,
 	PermissionJobWrite,
+	PermissionJobRun,
 	PermissionProjectCreate,
 	PermissionUserManage,
 	PermissionRoleManage,
@@ -831,7 +997,7 @@ var AllPermission = []Permission{
 
 func (e Permission) IsValid() bool {
 	switch e {
-	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead:
+	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead:
 		return true
 	}
 	return false
@@ -867,6 +1033,205 @@ func (e *Permission) UnmarshalJSON(b []byte) error {
 }
 
 func (e Permission) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RunStatus string
+
+const (
+	RunStatusQueued    RunStatus = "QUEUED"
+	RunStatusRunning   RunStatus = "RUNNING"
+	RunStatusSucceeded RunStatus = "SUCCEEDED"
+	RunStatusFailed    RunStatus = "FAILED"
+	RunStatusCanceled  RunStatus = "CANCELED"
+	RunStatusTimedOut  RunStatus = "TIMED_OUT"
+)
+
+var AllRunStatus = []RunStatus{
+	RunStatusQueued,
+	RunStatusRunning,
+	RunStatusSucceeded,
+	RunStatusFailed,
+	RunStatusCanceled,
+	RunStatusTimedOut,
+}
+
+func (e RunStatus) IsValid() bool {
+	switch e {
+	case RunStatusQueued, RunStatusRunning, RunStatusSucceeded, RunStatusFailed, RunStatusCanceled, RunStatusTimedOut:
+		return true
+	}
+	return false
+}
+
+func (e RunStatus) String() string {
+	return string(e)
+}
+
+func (e *RunStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RunStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RunStatus", str)
+	}
+	return nil
+}
+
+func (e RunStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RunStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RunStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type StepStatus string
+
+const (
+	StepStatusPending   StepStatus = "PENDING"
+	StepStatusRunning   StepStatus = "RUNNING"
+	StepStatusSucceeded StepStatus = "SUCCEEDED"
+	StepStatusFailed    StepStatus = "FAILED"
+	StepStatusSkipped   StepStatus = "SKIPPED"
+	StepStatusCanceled  StepStatus = "CANCELED"
+	StepStatusTimedOut  StepStatus = "TIMED_OUT"
+)
+
+var AllStepStatus = []StepStatus{
+	StepStatusPending,
+	StepStatusRunning,
+	StepStatusSucceeded,
+	StepStatusFailed,
+	StepStatusSkipped,
+	StepStatusCanceled,
+	StepStatusTimedOut,
+}
+
+func (e StepStatus) IsValid() bool {
+	switch e {
+	case StepStatusPending, StepStatusRunning, StepStatusSucceeded, StepStatusFailed, StepStatusSkipped, StepStatusCanceled, StepStatusTimedOut:
+		return true
+	}
+	return false
+}
+
+func (e StepStatus) String() string {
+	return string(e)
+}
+
+func (e *StepStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StepStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StepStatus", str)
+	}
+	return nil
+}
+
+func (e StepStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StepStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StepStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type TaskStatus string
+
+const (
+	TaskStatusPending   TaskStatus = "PENDING"
+	TaskStatusQueued    TaskStatus = "QUEUED"
+	TaskStatusRunning   TaskStatus = "RUNNING"
+	TaskStatusSucceeded TaskStatus = "SUCCEEDED"
+	TaskStatusFailed    TaskStatus = "FAILED"
+	TaskStatusCanceled  TaskStatus = "CANCELED"
+	TaskStatusTimedOut  TaskStatus = "TIMED_OUT"
+	// jobgraph could not carry the action out (a bad rendered parameter, a credential that cannot be opened, a crashed plugin).
+	TaskStatusError TaskStatus = "ERROR"
+	// Its worker stopped while it ran, and it was not run again.
+	TaskStatusLost TaskStatus = "LOST"
+)
+
+var AllTaskStatus = []TaskStatus{
+	TaskStatusPending,
+	TaskStatusQueued,
+	TaskStatusRunning,
+	TaskStatusSucceeded,
+	TaskStatusFailed,
+	TaskStatusCanceled,
+	TaskStatusTimedOut,
+	TaskStatusError,
+	TaskStatusLost,
+}
+
+func (e TaskStatus) IsValid() bool {
+	switch e {
+	case TaskStatusPending, TaskStatusQueued, TaskStatusRunning, TaskStatusSucceeded, TaskStatusFailed, TaskStatusCanceled, TaskStatusTimedOut, TaskStatusError, TaskStatusLost:
+		return true
+	}
+	return false
+}
+
+func (e TaskStatus) String() string {
+	return string(e)
+}
+
+func (e *TaskStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TaskStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TaskStatus", str)
+	}
+	return nil
+}
+
+func (e TaskStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TaskStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TaskStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

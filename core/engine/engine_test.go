@@ -1,0 +1,389 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/engine"
+	"github.com/jobgraph/jobgraph/core/inventory"
+	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/run"
+	"github.com/jobgraph/jobgraph/core/secrets"
+	"github.com/jobgraph/jobgraph/core/store"
+	"github.com/jobgraph/jobgraph/core/store/storetest"
+	"github.com/jobgraph/jobgraph/plugins/sdk"
+)
+
+// fakeExecutors stands in for the plugin host (a process boundary). Its
+// actions, all of executor "fake":
+//
+//	emit   prints "emit on HOST", exports token=tok-HOST
+//	echo   prints its "msg" parameter
+//	fail   prints "failing" and exits 3
+//	flaky  prints "attempt N"; attempt 1 fails with a retryable error
+//	block  waits until canceled
+//	blockonce  blocks like block on attempt 1, succeeds after
+type fakeExecutors struct {
+	mu       sync.Mutex
+	rendered map[string][]string // action → rendered params, in call order
+	running  map[string]int
+	peak     map[string]int
+	blocked  chan string
+}
+
+func newFake() *fakeExecutors {
+	return &fakeExecutors{rendered: map[string][]string{}, running: map[string]int{}, peak: map[string]int{}, blocked: make(chan string, 16)}
+}
+
+func (f *fakeExecutors) Execute(ctx context.Context, name string, task sdk.Task, out sdk.Output) (sdk.Result, error) {
+	if name != "fake" {
+		return sdk.Result{}, errors.New("unknown executor " + name)
+	}
+	f.mu.Lock()
+	f.rendered[task.Action] = append(f.rendered[task.Action], string(task.Params))
+	f.running[task.Action]++
+	f.peak[task.Action] = max(f.peak[task.Action], f.running[task.Action])
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.running[task.Action]--
+		f.mu.Unlock()
+	}()
+	var p struct {
+		Msg string `json:"msg"`
+	}
+	_ = json.Unmarshal(task.Params, &p)
+	switch task.Action {
+	case "emit":
+		for i := range 3 {
+			fmt.Fprintf(out.Stdout(), "emit on %s line %d\n", task.Target.Name, i)
+		}
+		time.Sleep(5 * time.Millisecond) // long enough for overlapping batches to show
+		out.SetOutput("token", "tok-"+task.Target.Name)
+		return sdk.Succeeded(), nil
+	case "echo":
+		fmt.Fprintln(out.Stdout(), p.Msg)
+		return sdk.Succeeded(), nil
+	case "fail":
+		fmt.Fprintln(out.Stderr(), "failing")
+		return sdk.Exited(3), nil
+	case "flaky":
+		fmt.Fprintf(out.Stdout(), "attempt %d\n", task.Attempt)
+		if task.Attempt == 1 {
+			return sdk.Result{}, sdk.Retryable(errors.New("connection refused"))
+		}
+		return sdk.Succeeded(), nil
+	case "blockonce":
+		if task.Attempt > 1 {
+			return sdk.Succeeded(), nil
+		}
+		fallthrough
+	case "block":
+		f.blocked <- task.Target.Name
+		<-ctx.Done()
+		return sdk.ContextResult(ctx), nil
+	}
+	return sdk.Result{}, errors.New("unknown action " + task.Action)
+}
+
+// anySchemas accepts every action of executor "fake".
+type anySchemas struct{}
+
+func (anySchemas) Schema(_ context.Context, executor, _ string) (func(json.RawMessage) []job.FieldError, error) {
+	if executor != "fake" {
+		return nil, job.ErrUnknownExecutor
+	}
+	return func(json.RawMessage) []job.FieldError { return nil }, nil
+}
+
+type bundle struct {
+	s      *store.Store
+	e      *engine.Engine
+	fake   *fakeExecutors
+	jobs   *job.Service
+	p      string
+	hosts  []inventory.Host
+	inv    *inventory.Service
+	cancel context.CancelFunc
+}
+
+func setup(t *testing.T, s *store.Store) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	p := project.Project{ID: core.NewID(core.KindProject), Name: "ops", CreatedAt: now, UpdatedAt: now}
+	require.NoError(t, s.CreateProject(ctx, p))
+	key, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	ring, err := secrets.NewKeyring(key)
+	require.NoError(t, err)
+	inv := inventory.NewService(s, ring)
+	b := &bundle{s: s, fake: newFake(), jobs: job.NewService(s, anySchemas{}), p: p.ID}
+	for i := range 3 {
+		h, err := inv.CreateHost(ctx, inventory.CreateHostInput{ProjectID: p.ID, Name: fmt.Sprintf("web%d", i+1),
+			Address: fmt.Sprintf("10.0.0.%d", i+1), OS: inventory.OSLinux, Labels: map[string]string{"role": "web"}})
+		require.NoError(t, err)
+		b.hosts = append(b.hosts, h)
+	}
+	b.inv = inv
+	b.e = b.engine(t)
+	return b
+}
+
+// engine starts an engine over the bundle's store.
+func (b *bundle) engine(t *testing.T) *engine.Engine {
+	t.Helper()
+	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Executors: b.fake, Workers: 8,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	require.NoError(t, e.Start(context.Background()))
+	<-e.Started()
+	t.Cleanup(e.Stop)
+	return e
+}
+
+func (b *bundle) job(t *testing.T, steps ...job.Step) string {
+	t.Helper()
+	j, err := b.jobs.Create(context.Background(), job.CreateInput{ProjectID: b.p, Name: fmt.Sprintf("job-%d", time.Now().UnixNano()),
+		Spec: job.Spec{
+			Parameters: []job.Parameter{{Name: "env", Type: job.ParamString, Default: "dev"}},
+			Steps:      steps,
+		}})
+	require.NoError(t, err)
+	return j.ID
+}
+
+// wait polls the run until it is final.
+func (b *bundle) wait(t *testing.T, id string) run.Run {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r, err := b.s.GetRun(context.Background(), id)
+		require.NoError(t, err)
+		if r.Status.Final() {
+			return r
+		}
+		select {
+		case <-deadline:
+			steps, _ := b.s.StepRuns(context.Background(), id)
+			t.Fatalf("run %s is still %s: steps %+v", id, r.Status, steps)
+		case <-tick.C:
+		}
+	}
+}
+
+func (b *bundle) tasks(t *testing.T, runID string) map[string][]run.Task {
+	t.Helper()
+	ctx := context.Background()
+	steps, err := b.s.StepRuns(ctx, runID)
+	require.NoError(t, err)
+	out := map[string][]run.Task{}
+	for _, sr := range steps {
+		p, err := b.s.ListTasks(ctx, run.TaskFilter{RunID: runID, StepRunID: sr.ID}, core.PageArgs{First: 100})
+		require.NoError(t, err)
+		out[sr.Name] = p.Items
+	}
+	return out
+}
+
+func step(name, action string, params string, targets job.Targets, needs ...string) job.Step {
+	return job.Step{Name: name, Executor: "fake", Action: action, Params: json.RawMessage(params), Targets: targets, Needs: needs}
+}
+
+func TestDAGRollingRunsToSuccess(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		a := step("a", "emit", `{"msg":"a"}`, job.Targets{Selector: "role=web"})
+		a.Strategy = job.Strategy{BatchSize: 1}
+		a.Outputs = []string{"token"}
+		bStep := step("b", "echo", `{"msg":"got ${{ steps.a.outputs.token }} in ${{ params.env }}"}`, job.Targets{Hosts: []string{b.hosts[1].ID}}, "a")
+		c := step("c", "echo", `{"msg":"c on all"}`, job.Targets{Hosts: []string{b.hosts[0].ID, b.hosts[2].ID}}, "a")
+		c.Targets.Selector = "role=web" // overlaps the hosts: de-duplicated
+		jobID := b.job(t, a, bStep, c)
+
+		r, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: jobID, Params: json.RawMessage(`{"env":"prod"}`), Actor: "usr_test"})
+		require.NoError(t, err)
+		r = b.wait(t, r.ID)
+		require.Equal(t, run.RunSucceeded, r.Status)
+		require.NotNil(t, r.StartedAt)
+		require.NotNil(t, r.FinishedAt)
+
+		tasks := b.tasks(t, r.ID)
+		require.Len(t, tasks["a"], 3)
+		require.Len(t, tasks["b"], 1)
+		require.Len(t, tasks["c"], 3)
+		for name, ts := range tasks {
+			for _, x := range ts {
+				require.Equal(t, run.TaskSucceeded, x.Status, "%s on %s", name, x.HostName)
+			}
+		}
+		require.Equal(t, map[string]string{"token": "tok-web1"}, tasks["a"][0].Outputs)
+		b.fake.mu.Lock()
+		require.Equal(t, 1, b.fake.peak["emit"], "rolling batches of one never overlap")
+		require.Contains(t, b.fake.rendered["echo"], `{"msg":"got tok-web2 in prod"}`, "b on web2 gets web2's token")
+		b.fake.mu.Unlock()
+
+		// Logs are stored in order and readable.
+		logs, err := s.ReadLogs(context.Background(), tasks["a"][1].ID, 0, 100)
+		require.NoError(t, err)
+		require.Len(t, logs, 3)
+		for i, l := range logs {
+			require.Equal(t, int64(i+1), l.Seq)
+			require.Equal(t, run.StreamStdout, l.Stream)
+			require.Equal(t, fmt.Sprintf("emit on web2 line %d\n", i), string(l.Data))
+		}
+	})
+}
+
+func TestFailingTaskFailsRun(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		jobID := b.job(t,
+			step("a", "fail", `{}`, job.Targets{Hosts: []string{b.hosts[0].ID}}),
+			step("b", "echo", `{"msg":"never"}`, job.Targets{Hosts: []string{b.hosts[0].ID}}, "a"))
+		r, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: jobID})
+		require.NoError(t, err)
+		r = b.wait(t, r.ID)
+		require.Equal(t, run.RunFailed, r.Status)
+		tasks := b.tasks(t, r.ID)
+		require.Equal(t, run.TaskFailed, tasks["a"][0].Status)
+		require.NotNil(t, tasks["a"][0].ExitCode)
+		require.Equal(t, 3, *tasks["a"][0].ExitCode)
+		require.Equal(t, run.TaskCanceled, tasks["b"][0].Status)
+		steps, err := s.StepRuns(context.Background(), r.ID)
+		require.NoError(t, err)
+		require.Equal(t, run.StepFailed, steps[0].Status)
+		require.Equal(t, run.StepSkipped, steps[1].Status)
+		logs, err := s.ReadLogs(context.Background(), tasks["a"][0].ID, 0, 10)
+		require.NoError(t, err)
+		require.Len(t, logs, 1)
+		require.Equal(t, run.StreamStderr, logs[0].Stream)
+	})
+}
+
+func TestRetryGoesOnWithTheSameRow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		flaky := step("a", "flaky", `{}`, job.Targets{Hosts: []string{b.hosts[0].ID}})
+		flaky.Retries = 2
+		flaky.RetryBackoff = 10 * time.Millisecond
+		fails := step("b", "fail", `{}`, job.Targets{Hosts: []string{b.hosts[1].ID}}, "a")
+		fails.Retries = 2 // an exit code is not retryable: it fails at once
+		jobID := b.job(t, flaky, fails)
+		r, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: jobID})
+		require.NoError(t, err)
+		r = b.wait(t, r.ID)
+		require.Equal(t, run.RunFailed, r.Status)
+		tasks := b.tasks(t, r.ID)
+		require.Equal(t, run.TaskSucceeded, tasks["a"][0].Status)
+		require.Equal(t, 2, tasks["a"][0].Attempt)
+		require.Equal(t, run.TaskFailed, tasks["b"][0].Status)
+		require.Equal(t, 1, tasks["b"][0].Attempt)
+		logs, err := s.ReadLogs(context.Background(), tasks["a"][0].ID, 0, 10)
+		require.NoError(t, err)
+		require.Len(t, logs, 2)
+		require.Equal(t, int64(1), logs[0].Seq)
+		require.Equal(t, "attempt 1\n", string(logs[0].Data))
+		require.Equal(t, int64(2), logs[1].Seq, "seq goes on across attempts")
+		require.Equal(t, "attempt 2\n", string(logs[1].Data))
+	})
+}
+
+func TestCancelMidRun(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		jobID := b.job(t,
+			step("a", "block", `{}`, job.Targets{Selector: "role=web"}),
+			step("b", "echo", `{"msg":"never"}`, job.Targets{Hosts: []string{b.hosts[0].ID}}, "a"))
+		r, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: jobID})
+		require.NoError(t, err)
+		for range 3 {
+			select {
+			case <-b.fake.blocked:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the tasks did not start")
+			}
+		}
+		_, err = b.e.CancelRun(context.Background(), r.ID)
+		require.NoError(t, err)
+		r = b.wait(t, r.ID)
+		require.Equal(t, run.RunCanceled, r.Status)
+		for name, ts := range b.tasks(t, r.ID) {
+			for _, x := range ts {
+				require.Equal(t, run.TaskCanceled, x.Status, "%s on %s", name, x.HostName)
+			}
+		}
+	})
+}
+
+func TestRunJobRejectsBadInput(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		jobID := b.job(t, step("a", "echo", `{"msg":"x"}`, job.Targets{Selector: "role=db"}))
+		_, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: jobID})
+		var ve *core.ValidationError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "steps[0].targets", ve.Field)
+
+		_, err = b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: jobID, Params: json.RawMessage(`{"nope":1}`)})
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "params.nope", ve.Field)
+
+		_, err = b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: jobID, Params: json.RawMessage(`{"env":3}`)})
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "params.env", ve.Field)
+
+		p, err := s.ListRuns(context.Background(), run.Filter{}, core.PageArgs{First: 10})
+		require.NoError(t, err)
+		require.Empty(t, p.Items, "nothing half-created")
+	})
+}
+
+func TestRestartResumesRuns(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		retried := step("a", "blockonce", `{}`, job.Targets{Hosts: []string{b.hosts[0].ID}})
+		retried.Retries = 1
+		lost := step("a", "blockonce", `{}`, job.Targets{Hosts: []string{b.hosts[1].ID}})
+		r1, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: b.job(t, retried)})
+		require.NoError(t, err)
+		r2, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: b.job(t, lost)})
+		require.NoError(t, err)
+		for range 2 {
+			select {
+			case <-b.fake.blocked:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the tasks did not start")
+			}
+		}
+		b.e.Stop() // the process dies with both tasks running
+		for _, id := range []string{r1.ID, r2.ID} {
+			r, err := s.GetRun(context.Background(), id)
+			require.NoError(t, err)
+			require.Equal(t, run.RunRunning, r.Status)
+		}
+
+		b.e = b.engine(t)
+		require.Equal(t, run.RunSucceeded, b.wait(t, r1.ID).Status)
+		task := b.tasks(t, r1.ID)["a"][0]
+		require.Equal(t, run.TaskSucceeded, task.Status)
+		require.Equal(t, 2, task.Attempt)
+
+		require.Equal(t, run.RunFailed, b.wait(t, r2.ID).Status)
+		task = b.tasks(t, r2.ID)["a"][0]
+		require.Equal(t, run.TaskLost, task.Status)
+		require.Equal(t, 1, task.Attempt)
+	})
+}

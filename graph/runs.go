@@ -1,0 +1,110 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/engine"
+	"github.com/jobgraph/jobgraph/core/run"
+	"github.com/jobgraph/jobgraph/graph/model"
+)
+
+// Runs is what the API uses of the engine; *core/engine.Engine is it.
+type Runs interface {
+	RunJob(ctx context.Context, req engine.RunJobRequest) (run.Run, error)
+	CancelRun(ctx context.Context, id string) (run.Run, error)
+	GetRun(ctx context.Context, id string) (run.Run, error)
+	ListRuns(ctx context.Context, f run.Filter, page core.PageArgs) (core.Page[run.Run], error)
+	StepRuns(ctx context.Context, runID string) ([]run.StepRun, error)
+	ListTasks(ctx context.Context, f run.TaskFilter, page core.PageArgs) (core.Page[run.Task], error)
+	ReadLogs(ctx context.Context, taskID string, afterSeq int64, limit int) ([]run.LogChunk, error)
+}
+
+var _ Runs = (*engine.Engine)(nil)
+
+// errNoEngine answers run requests of a server built without an engine.
+var errNoEngine = errors.New("this server runs no jobs")
+
+func (r *Resolver) engine() (Runs, error) {
+	if r.runs == nil {
+		return nil, errNoEngine
+	}
+	return r.runs, nil
+}
+
+func toModelRun(x run.Run) *model.Run {
+	params := map[string]any{}
+	if len(x.Params) > 0 {
+		_ = json.Unmarshal(x.Params, &params) // the engine stored it as an object
+	}
+	return &model.Run{
+		ID: x.ID, ProjectID: x.ProjectID, JobID: optional(x.JobID), JobVersion: x.JobVersion, Name: x.Name,
+		Status: model.RunStatus(strings.ToUpper(string(x.Status))), Priority: x.Priority,
+		TriggerKind: string(x.Trigger.Kind), TriggeredBy: x.Trigger.Actor, Params: params, SecretParams: nonNil(x.SecretParams),
+		CreatedAt: x.CreatedAt, StartedAt: x.StartedAt, FinishedAt: x.FinishedAt,
+	}
+}
+
+func toModelStepRun(s run.StepRun) *model.StepRun {
+	c := s.Counts
+	return &model.StepRun{
+		ID: s.ID, Name: s.Name, Index: s.Index, Status: model.StepStatus(strings.ToUpper(string(s.Status))),
+		Counts: &model.TaskCounts{Total: c.Total, Pending: c.Pending, Queued: c.Queued, Running: c.Running, Succeeded: c.Succeeded,
+			Failed: c.Failed, Canceled: c.Canceled, TimedOut: c.TimedOut, Error: c.Error, Lost: c.Lost},
+		StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+	}
+}
+
+func toModelTask(t run.Task) *model.Task {
+	outputs := make(map[string]any, len(t.Outputs))
+	for k, v := range t.Outputs {
+		outputs[k] = v
+	}
+	return &model.Task{
+		ID: t.ID, StepRunID: t.StepRunID, HostID: t.HostID, HostName: t.HostName,
+		Status: model.TaskStatus(strings.ToUpper(string(t.Status))), Attempt: t.Attempt, ExitCode: t.ExitCode,
+		Error: t.Error, Outputs: outputs, LogBytes: int(t.LogBytes), LogTruncated: t.LogTruncated,
+		StartedAt: t.StartedAt, FinishedAt: t.FinishedAt,
+	}
+}
+
+func toRunConnection(p core.Page[run.Run]) *model.RunConnection {
+	return &model.RunConnection{PageInfo: pageInfo(p), Edges: edges(p, func(c string, item run.Run) *model.RunEdge {
+		return &model.RunEdge{Cursor: c, Node: toModelRun(item)}
+	})}
+}
+
+func toTaskConnection(p core.Page[run.Task]) *model.TaskConnection {
+	return &model.TaskConnection{PageInfo: pageInfo(p), Edges: edges(p, func(c string, item run.Task) *model.TaskEdge {
+		return &model.TaskEdge{Cursor: c, Node: toModelTask(item)}
+	})}
+}
+
+func toTaskLogs(chunks []run.LogChunk, afterSeq int64) *model.TaskLogs {
+	out := &model.TaskLogs{Chunks: make([]*model.LogChunk, len(chunks)), LastSeq: int(afterSeq)}
+	for i, c := range chunks {
+		data := string(c.Data)
+		if !utf8.ValidString(data) {
+			data = strings.ToValidUTF8(data, "\uFFFD")
+		}
+		out.Chunks[i] = &model.LogChunk{Seq: int(c.Seq), Stream: model.LogStream(strings.ToUpper(string(c.Stream))), Data: data, At: c.At}
+		out.LastSeq = int(c.Seq)
+	}
+	return out
+}
+
+func fromModelRunFilter(projectID string, f *model.RunFilter) run.Filter {
+	out := run.Filter{ProjectIDs: []string{projectID}}
+	if f == nil {
+		return out
+	}
+	for _, s := range f.Status {
+		out.Statuses = append(out.Statuses, run.RunStatus(strings.ToLower(string(s))))
+	}
+	out.JobID = deref(f.JobID)
+	return out
+}
