@@ -981,7 +981,10 @@ func (e *Engine) execute(ctx context.Context, ar *activeRun, taskID string) erro
 	timedOut := errors.Is(execCtx.Err(), context.DeadlineExceeded)
 	switch {
 	case xerr != nil:
-		n.status, n.retryable, n.err = run.TaskError, sdk.IsRetryable(xerr), redact(xerr.Error(), secrets)
+		// A plugin that crashed took the attempt with it, not the target's
+		// answer: trying again (on the restarted plugin) may well work.
+		retryable := sdk.IsRetryable(xerr) || errors.Is(xerr, sdk.ErrPluginExited)
+		n.status, n.retryable, n.err = run.TaskError, retryable, redact(xerr.Error(), secrets)
 		if ctx.Err() != nil {
 			n.status = run.TaskCanceled
 		} else if timedOut {

@@ -84,6 +84,11 @@ func (f *fakeExecutors) Execute(ctx context.Context, name string, task sdk.Task,
 			return sdk.Result{}, sdk.Retryable(errors.New("connection refused"))
 		}
 		return sdk.Succeeded(), nil
+	case "crashonce":
+		if task.Attempt == 1 {
+			return sdk.Result{}, fmt.Errorf("executor plugin fake: %w: EOF", sdk.ErrPluginExited)
+		}
+		return sdk.Succeeded(), nil
 	case "blockonce":
 		if task.Attempt > 1 {
 			return sdk.Succeeded(), nil
@@ -298,6 +303,30 @@ func TestRetryGoesOnWithTheSameRow(t *testing.T) {
 		require.Equal(t, "attempt 1\n", string(logs[0].Data))
 		require.Equal(t, int64(2), logs[1].Seq, "seq goes on across attempts")
 		require.Equal(t, "attempt 2\n", string(logs[1].Data))
+	})
+}
+
+// TestPluginCrashIsRetried: a task whose plugin crashed under it is retried
+// when its step allows, and fails when it does not.
+func TestPluginCrashIsRetried(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		retried := step("a", "crashonce", `{}`, job.Targets{Hosts: []string{b.hosts[0].ID}})
+		retried.Retries = 1
+		r, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: b.job(t, retried)})
+		require.NoError(t, err)
+		r = b.wait(t, r.ID)
+		require.Equal(t, run.RunSucceeded, r.Status)
+		require.Equal(t, 2, b.tasks(t, r.ID)["a"][0].Attempt)
+
+		once := step("a", "crashonce", `{}`, job.Targets{Hosts: []string{b.hosts[0].ID}})
+		r, err = b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: b.job(t, once)})
+		require.NoError(t, err)
+		r = b.wait(t, r.ID)
+		require.Equal(t, run.RunFailed, r.Status)
+		task := b.tasks(t, r.ID)["a"][0]
+		require.Equal(t, run.TaskError, task.Status)
+		require.Contains(t, task.Error, "plugin exited")
 	})
 }
 
