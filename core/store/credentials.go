@@ -96,10 +96,7 @@ func (s *Store) DeleteCredential(ctx context.Context, id string) error {
 // GetCredential implements inventory.CredentialStore.
 func (s *Store) GetCredential(ctx context.Context, id string) (inventory.Credential, error) {
 	var row credentialRow
-	err := s.conn(ctx).Select(credentialColumns).Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return inventory.Credential{}, core.NotFound("credential", id)
-	}
+	err := take(s.conn(ctx).Select(credentialColumns).Where("id = ?", id), &row, "credential", id)
 	return row.toCore(), err
 }
 
@@ -121,10 +118,7 @@ func (s *Store) CredentialsByID(ctx context.Context, ids []string) (map[string]i
 // SealedSecret implements inventory.CredentialStore.
 func (s *Store) SealedSecret(ctx context.Context, id string) ([]byte, error) {
 	var row credentialRow
-	err := s.conn(ctx).Select("sealed").Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, core.NotFound("credential", id)
-	}
+	err := take(s.conn(ctx).Select("sealed").Where("id = ?", id), &row, "credential", id)
 	return row.Sealed, err
 }
 

@@ -123,10 +123,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 // GetGroup implements inventory.GroupStore.
 func (s *Store) GetGroup(ctx context.Context, id string) (inventory.HostGroup, error) {
 	var row groupRow
-	err := s.conn(ctx).Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return inventory.HostGroup{}, core.NotFound("host group", id)
-	}
+	err := take(s.conn(ctx).Where("id = ?", id), &row, "host group", id)
 	if err != nil {
 		return inventory.HostGroup{}, err
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -140,10 +139,7 @@ func (s *Store) DeleteHost(ctx context.Context, id string) error {
 // GetHost implements inventory.HostStore.
 func (s *Store) GetHost(ctx context.Context, id string) (inventory.Host, error) {
 	var row hostRow
-	err := s.conn(ctx).Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return inventory.Host{}, core.NotFound("host", id)
-	}
+	err := take(s.conn(ctx).Where("id = ?", id), &row, "host", id)
 	if err != nil {
 		return inventory.Host{}, err
 	}

@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/identity"
@@ -135,20 +132,14 @@ func (s *Store) CreateUser(ctx context.Context, u identity.User, passwordHash st
 // GetUser implements identity.UserStore.
 func (s *Store) GetUser(ctx context.Context, id string) (identity.User, error) {
 	var row userRow
-	err := s.conn(ctx).Select(userColumns).Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return identity.User{}, core.NotFound("user", id)
-	}
+	err := take(s.conn(ctx).Select(userColumns).Where("id = ?", id), &row, "user", id)
 	return row.toCore(), err
 }
 
 // UserByUsername implements identity.UserStore.
 func (s *Store) UserByUsername(ctx context.Context, username string) (identity.User, string, error) {
 	var row userRow
-	err := s.conn(ctx).Where("username = ?", username).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return identity.User{}, "", core.NotFound("user", username)
-	}
+	err := take(s.conn(ctx).Where("username = ?", username), &row, "user", username)
 	if err != nil {
 		return identity.User{}, "", err
 	}
@@ -229,10 +220,7 @@ func (s *Store) CreateSession(ctx context.Context, ses identity.Session, secretH
 // SessionBySecretHash implements identity.SessionStore.
 func (s *Store) SessionBySecretHash(ctx context.Context, secretHash string) (identity.Session, string, error) {
 	var row sessionRow
-	err := s.conn(ctx).Where("secret_hash = ?", secretHash).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return identity.Session{}, "", core.NotFound("session", "")
-	}
+	err := take(s.conn(ctx).Where("secret_hash = ?", secretHash), &row, "session", "")
 	if err != nil {
 		return identity.Session{}, "", err
 	}
@@ -284,20 +272,14 @@ func (s *Store) CreateToken(ctx context.Context, t identity.Token, secretHash st
 // GetToken implements identity.TokenStore.
 func (s *Store) GetToken(ctx context.Context, id string) (identity.Token, error) {
 	var row tokenRow
-	err := s.conn(ctx).Select(tokenColumns).Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return identity.Token{}, core.NotFound("API token", id)
-	}
+	err := take(s.conn(ctx).Select(tokenColumns).Where("id = ?", id), &row, "API token", id)
 	return row.toCore(), err
 }
 
 // TokenBySecretHash implements identity.TokenStore.
 func (s *Store) TokenBySecretHash(ctx context.Context, secretHash string) (identity.Token, string, error) {
 	var row tokenRow
-	err := s.conn(ctx).Where("secret_hash = ?", secretHash).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return identity.Token{}, "", core.NotFound("API token", "")
-	}
+	err := take(s.conn(ctx).Where("secret_hash = ?", secretHash), &row, "API token", "")
 	if err != nil {
 		return identity.Token{}, "", err
 	}

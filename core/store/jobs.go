@@ -152,10 +152,7 @@ func (s *Store) jobQuery(ctx context.Context) *gorm.DB {
 
 func (s *Store) takeJob(q *gorm.DB, what string) (job.Job, error) {
 	var row jobWithSpec
-	err := q.Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return job.Job{}, core.NotFound("job", what)
-	}
+	err := take(q, &row, "job", what)
 	if err != nil {
 		return job.Job{}, err
 	}
@@ -175,10 +172,7 @@ func (s *Store) GetJobByName(ctx context.Context, projectID, name string) (job.J
 // GetJobVersion implements job.Store.
 func (s *Store) GetJobVersion(ctx context.Context, jobID string, version int) (job.Version, error) {
 	var row jobVersionRow
-	err := s.conn(ctx).Where("job_id = ? AND version = ?", jobID, version).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return job.Version{}, core.NotFound("job version", jobID+"@"+strconv.Itoa(version))
-	}
+	err := take(s.conn(ctx).Where("job_id = ? AND version = ?", jobID, version), &row, "job version", jobID+"@"+strconv.Itoa(version))
 	if err != nil {
 		return job.Version{}, err
 	}

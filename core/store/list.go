@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"strings"
 
 	"gorm.io/gorm"
@@ -55,4 +56,14 @@ func chunks(ids []string, n int) [][]string {
 		out = append(out, ids)
 	}
 	return out
+}
+
+// take loads the one row q selects into dst, reporting a missing row as a
+// *core.NotFoundError for noun and id.
+func take(q *gorm.DB, dst any, noun, id string) error {
+	err := q.Take(dst).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return core.NotFound(noun, id)
+	}
+	return err
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"gorm.io/gorm"
@@ -70,10 +69,7 @@ func (s *Store) DeleteProject(ctx context.Context, id string) error {
 // GetProject implements project.Store.
 func (s *Store) GetProject(ctx context.Context, id string) (project.Project, error) {
 	var row projectRow
-	err := s.conn(ctx).Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return project.Project{}, core.NotFound("project", id)
-	}
+	err := take(s.conn(ctx).Where("id = ?", id), &row, "project", id)
 	return row.toCore(), err
 }
 

@@ -4,13 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/jobgraph/jobgraph/core"
@@ -241,10 +239,7 @@ func (s *Store) CreateRun(ctx context.Context, r run.Run, steps []run.StepRun, t
 // GetRun implements run.RunStore.
 func (s *Store) GetRun(ctx context.Context, id string) (run.Run, error) {
 	var row runRow
-	err := s.conn(ctx).Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return run.Run{}, core.NotFound("run", id)
-	}
+	err := take(s.conn(ctx).Where("id = ?", id), &row, "run", id)
 	if err != nil {
 		return run.Run{}, err
 	}
@@ -393,10 +388,7 @@ func (s *Store) TransitionStep(ctx context.Context, id string, from []run.StepSt
 // GetTask implements run.TaskStore.
 func (s *Store) GetTask(ctx context.Context, id string) (run.Task, error) {
 	var row taskRow
-	err := s.conn(ctx).Where("id = ?", id).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return run.Task{}, core.NotFound("task", id)
-	}
+	err := take(s.conn(ctx).Where("id = ?", id), &row, "task", id)
 	if err != nil {
 		return run.Task{}, err
 	}
