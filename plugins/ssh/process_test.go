@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jobgraph/jobgraph/plugins/sdk/sdktest"
-	"github.com/jobgraph/jobgraph/plugins/ssh/internal/sshdtest"
+	"github.com/jobgraph/jobgraph/plugins/ssh/sshdtest"
 )
 
 // TestProcessConformance runs the conformance kit against the executor as

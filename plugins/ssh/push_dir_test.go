@@ -24,7 +24,7 @@ import (
 
 	"github.com/jobgraph/jobgraph/plugins/sdk"
 	"github.com/jobgraph/jobgraph/plugins/sdk/sdktest"
-	"github.com/jobgraph/jobgraph/plugins/ssh/internal/sshdtest"
+	"github.com/jobgraph/jobgraph/plugins/ssh/sshdtest"
 )
 
 // member is one tar entry for makeTar: a directory when name ends in /,

@@ -25,7 +25,7 @@ import (
 
 	"github.com/jobgraph/jobgraph/plugins/sdk"
 	"github.com/jobgraph/jobgraph/plugins/sdk/sdktest"
-	"github.com/jobgraph/jobgraph/plugins/ssh/internal/sshdtest"
+	"github.com/jobgraph/jobgraph/plugins/ssh/sshdtest"
 )
 
 type env struct {
