@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
@@ -36,9 +37,11 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/queue"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
+	"github.com/jobgraph/jobgraph/core/worker"
 	"github.com/jobgraph/jobgraph/graph"
 	"github.com/jobgraph/jobgraph/plugins/host"
 	"github.com/jobgraph/jobgraph/plugins/local"
@@ -127,9 +130,16 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	executors := inProcessExecutors{"local": local.New()}
 	b.token = b.newUser(t, "admin-"+strings.ToLower(core.NewID(core.KindUser)[20:]), true)
 	jobs := job.NewService(s, graph.ActionSchemas(executors))
-	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Executors: executors})
+	q, err := queue.Open(context.Background(), queue.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(q.Close)
+	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Queue: q})
 	require.NoError(t, b.runs.Start(context.Background()))
 	t.Cleanup(b.runs.Stop)
+	w, err := worker.New(worker.Options{Queue: q, Executors: executors, FlushEvery: 10 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(context.Background()))
+	t.Cleanup(w.Stop)
 	o := graph.Options{
 		Projects:      project.NewService(s, authz),
 		Inventory:     b.inv,

@@ -49,16 +49,7 @@ func (r *Resolver) exportAudit(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		ev.Outcome, ev.Reason = outcomeOf(err)
 		_ = r.audit.Record(ctx, ev)
-		msg, code := err.Error(), codeOf(err, &gqlerror.Error{Err: err})
-		status := map[string]int{
-			CodeUnauthenticated: http.StatusUnauthorized, CodeForbidden: http.StatusForbidden,
-			CodeNotFound: http.StatusNotFound, CodeBadUserInput: http.StatusBadRequest,
-		}[code]
-		if status == 0 {
-			r.log.ErrorContext(ctx, "audit export", "err", err)
-			status, msg = http.StatusInternalServerError, "internal error"
-		}
-		httpError(w, status, code, msg)
+		r.writeHTTPError(ctx, w, "audit export", err)
 		return
 	}
 	ev.Outcome, ev.ProjectID = audit.Allowed, q.Get("projectId")
@@ -72,6 +63,22 @@ func (r *Resolver) exportAudit(w http.ResponseWriter, req *http.Request) {
 		// Headers are gone: the client sees a truncated stream; say so in the log.
 		r.log.ErrorContext(ctx, "audit export ended early", "err", err)
 	}
+}
+
+// writeHTTPError answers a plain-HTTP endpoint's failure with the status
+// of its code and the JSON body of httpError. An error of no known code is
+// logged under what and shown only as "internal error".
+func (r *Resolver) writeHTTPError(ctx context.Context, w http.ResponseWriter, what string, err error) {
+	msg, code := err.Error(), codeOf(err, &gqlerror.Error{Err: err})
+	status := map[string]int{
+		CodeUnauthenticated: http.StatusUnauthorized, CodeForbidden: http.StatusForbidden,
+		CodeNotFound: http.StatusNotFound, CodeBadUserInput: http.StatusBadRequest,
+	}[code]
+	if status == 0 {
+		r.log.ErrorContext(ctx, what, "err", err)
+		status, msg = http.StatusInternalServerError, "internal error"
+	}
+	httpError(w, status, code, msg)
 }
 
 func httpError(w http.ResponseWriter, status int, code, message string) {

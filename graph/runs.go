@@ -21,6 +21,7 @@ type Runs interface {
 	ListRuns(ctx context.Context, f run.Filter, page core.PageArgs) (core.Page[run.Run], error)
 	StepRuns(ctx context.Context, runID string) ([]run.StepRun, error)
 	ListTasks(ctx context.Context, f run.TaskFilter, page core.PageArgs) (core.Page[run.Task], error)
+	GetTask(ctx context.Context, id string) (run.Task, error)
 	ReadLogs(ctx context.Context, taskID string, afterSeq int64, limit int) ([]run.LogChunk, error)
 }
 

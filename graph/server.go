@@ -67,8 +67,8 @@ const maxBodyBytes = 1 << 20
 
 // NewHandler returns the server's HTTP handler: the API at /graphql (HTTP
 // and WebSocket), GraphiQL at /graphiql, /healthz (the process is up),
-// /readyz (the database answers), the audit export at /audit/export and the
-// console at /.
+// /readyz (the database answers), the audit export at /audit/export, a task's
+// whole log at /runs/{runID}/tasks/{taskID}/log and the console at /.
 func NewHandler(opts Options) http.Handler {
 	log := opts.Logger
 	if log == nil {
@@ -82,6 +82,7 @@ func NewHandler(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", r.authenticate(newGraphQLServer(r, opts)))
 	mux.Handle("GET /audit/export", r.authenticate(http.HandlerFunc(r.exportAudit)))
+	mux.Handle("GET /runs/{runID}/tasks/{taskID}/log", r.authenticate(http.HandlerFunc(r.downloadTaskLog)))
 	if opts.GraphiQL {
 		mux.Handle("GET /graphiql", playground.Handler("jobgraph", "/graphql"))
 	}

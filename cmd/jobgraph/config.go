@@ -53,6 +53,16 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.Duration("shutdown-timeout", d.ShutdownTimeout, "on SIGTERM, give requests in flight this long to finish")
 	fs.Bool("secure-cookies", d.SecureCookies, "mark the session cookie Secure even on plain HTTP (behind a TLS proxy)")
 	fs.String("allowed-origins", d.AllowedOrigins, "comma-separated `origins` whose browser requests may use the session cookie")
+	fs.Duration("log-retention", d.LogRetention, "delete a task's log this long after the task finished (0 keeps logs forever)")
+	addWorkerFlags(fs)
+}
+
+// addWorkerFlags registers the settings a worker shares with the server.
+func addWorkerFlags(fs *pflag.FlagSet) {
+	d := config.Default()
+	fs.String("nats-url", d.NatsURL, "carry tasks over the NATS server at `url` (default: embedded, no port opened)")
+	fs.Int("workers", d.Workers, "run up to `n` tasks at once per pool in this process (0: no worker here)")
+	fs.String("worker-pools", d.WorkerPools, "comma-separated pool `labels` whose tasks this process runs (\"any\": tasks that require no pool)")
 }
 
 // loadConfig builds the configuration from, lowest precedence first,
@@ -295,6 +305,11 @@ func decodeSetting(_ reflect.Type, to reflect.Type, data any) (any, error) {
 			return d, nil
 		}
 		if isNumber(data) {
+			// 0 needs no unit (log_retention: 0 keeps logs forever);
+			// any other bare number is ambiguous.
+			if n, ok := toInt(data); ok && n == 0 {
+				return time.Duration(0), nil
+			}
 			return nil, fmt.Errorf(`must be a duration with a unit, such as "30s" (got %v)`, data)
 		}
 		return nil, wrongType("a duration", data)

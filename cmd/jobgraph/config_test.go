@@ -103,6 +103,10 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		Introspection:   false,
 		ComplexityLimit: 50,
 		ShutdownTimeout: 90 * time.Second,
+		LogRetention:    168 * time.Hour,
+		NatsURL:         "nats://10.0.0.5:4222",
+		Workers:         8,
+		WorkerPools:     "any,zone-a",
 	}
 
 	t.Run("file", func(t *testing.T) {
@@ -119,6 +123,10 @@ graphiql: false
 introspection: false
 complexity_limit: 50
 shutdown_timeout: 1m30s
+log_retention: 168h
+nats_url: nats://10.0.0.5:4222
+workers: 8
+worker_pools: any,zone-a
 `)
 		cfg, err := loadConfig(flags(t, "--config", path), nil)
 		require.NoError(t, err)
@@ -139,6 +147,10 @@ shutdown_timeout: 1m30s
 			"JOBGRAPH_INTROSPECTION=0",
 			"JOBGRAPH_COMPLEXITY_LIMIT=50",
 			"JOBGRAPH_SHUTDOWN_TIMEOUT=90s",
+			"JOBGRAPH_LOG_RETENTION=168h",
+			"JOBGRAPH_NATS_URL=nats://10.0.0.5:4222",
+			"JOBGRAPH_WORKERS=8",
+			"JOBGRAPH_WORKER_POOLS=any,zone-a",
 		})
 		require.NoError(t, err)
 		require.Equal(t, want, cfg)
@@ -157,6 +169,10 @@ shutdown_timeout: 1m30s
 			"--introspection=false",
 			"--complexity-limit=50",
 			"--shutdown-timeout=1m30s",
+			"--log-retention=168h",
+			"--nats-url=nats://10.0.0.5:4222",
+			"--workers=8",
+			"--worker-pools=any,zone-a",
 		), []string{"JOBGRAPH_SECRET_KEY=a2V5"})
 		require.NoError(t, err)
 		require.Equal(t, want, cfg)
@@ -181,6 +197,29 @@ func TestLoadConfigBoolEnv(t *testing.T) {
 	cfg, err = loadConfig(flags(t, "--config", path, "--graphiql"), []string{"JOBGRAPH_GRAPHIQL=false"})
 	require.NoError(t, err)
 	require.True(t, cfg.GraphiQL)
+}
+
+func TestLoadConfigLogRetentionZero(t *testing.T) {
+	t.Parallel()
+	// 0 keeps logs forever, and needs no unit in any layer.
+	for _, tc := range []struct {
+		file string
+		env  []string
+		args []string
+	}{
+		{file: "log_retention: 0\n"},
+		{file: "log_retention: 0s\n"},
+		{env: []string{"JOBGRAPH_LOG_RETENTION=0"}},
+		{args: []string{"--log-retention=0"}},
+	} {
+		args := tc.args
+		if tc.file != "" {
+			args = append(args, "--config", configFile(t, tc.file))
+		}
+		cfg, err := loadConfig(flags(t, args...), tc.env)
+		require.NoError(t, err, "%+v", tc)
+		require.Zero(t, cfg.LogRetention, "%+v", tc)
+	}
 }
 
 func TestLoadConfigFileChoice(t *testing.T) {
@@ -324,6 +363,16 @@ func TestLoadConfigBadValues(t *testing.T) {
 			want: []string{`log_level: must be one of debug, info, warn, error (got "loud")` + "\n" + "complexity_limit: must be at least 1 (got 0)"},
 		},
 		{
+			name: "negative log retention",
+			env:  []string{"JOBGRAPH_LOG_RETENTION=-1h"},
+			want: []string{"log_retention: must not be negative; 0 keeps logs forever (got -1h0m0s)"},
+		},
+		{
+			name: "log retention without unit in file",
+			file: "log_retention: 30\n",
+			want: []string{"log_retention (from config file ", `must be a duration with a unit, such as "30s" (got 30)`},
+		},
+		{
 			name:  "config names the key file by mistake",
 			file:  secret + "\n",
 			want:  []string{"not a YAML mapping"},
@@ -425,7 +474,8 @@ func TestAddConfigFlags(t *testing.T) {
 		"listen": d.Listen, "data-dir": d.DataDir, "db": d.DB, "secret-key-file": d.SecretKeyFile,
 		"plugin-dir": d.PluginDir, "log-level": d.LogLevel, "log-format": d.LogFormat, "graphiql": "true", "introspection": "true",
 		"complexity-limit": strconv.Itoa(d.ComplexityLimit), "shutdown-timeout": "30s",
-		"secure-cookies": "false", "allowed-origins": "",
+		"secure-cookies": "false", "allowed-origins": "", "log-retention": "720h0m0s",
+		"nats-url": "", "workers": "64", "worker-pools": "any",
 	}
 	for _, key := range configKeys() {
 		if key == "secret_key" {

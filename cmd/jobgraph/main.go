@@ -40,7 +40,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serverCommand(stderr, environ), migrateCommand(stdout, stderr, environ),
-		adminCommand(stdin, stdout, stderr, environ), pluginCommand(stdout), versionCommand(stdout))
+		adminCommand(stdin, stdout, stderr, environ), pluginCommand(stdout), workerCommand(stderr, environ),
+		versionCommand(stdout))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "jobgraph: %s\n", oneLine(err.Error()))
 		var usage usageError

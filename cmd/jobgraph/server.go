@@ -28,6 +28,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	runlog "github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/graph"
@@ -232,19 +233,38 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		return err
 	}
 	defer a.authz.Stop()
+	retention := runlog.NewRetention(runlog.RetentionOptions{Logs: a.store, Keep: cfg.LogRetention, Logger: log.With("component", "retention")})
+	if err := retention.Start(ctx); err != nil {
+		return err
+	}
+	defer retention.Stop()
+	q, err := openQueue(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
 	plugins, err := startPlugins(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer plugins.Stop()
 	jobs := job.NewService(a.store, graph.ActionSchemas(plugins))
-	// The engine runs jobs in process, on the plugin host; it stops before
-	// the plugins do (defers run last in, first out).
-	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Executors: plugins, Logger: log.With("component", "engine")})
+	// Defers run last in, first out: the worker stops first (and reports
+	// its tasks to the engine), then the engine, the plugins, the queue.
+	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Queue: q, Logger: log.With("component", "engine")})
 	if err := runs.Start(ctx); err != nil {
 		return err
 	}
 	defer runs.Stop()
+	if cfg.Workers > 0 {
+		w, err := startWorker(ctx, cfg, q, plugins, log)
+		if err != nil {
+			return err
+		}
+		defer w.Stop()
+	} else {
+		log.Info("no worker in this process (workers: 0): tasks wait for `jobgraph worker` processes")
+	}
 
 	handler := graph.NewHandler(graph.Options{
 		Projects:        a.projects,

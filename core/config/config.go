@@ -19,6 +19,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/jobgraph/jobgraph/core/queue"
 	"github.com/jobgraph/jobgraph/core/store"
 	"log/slog"
 	"net"
@@ -121,6 +122,34 @@ type Config struct {
 	// "https://console.example.com", whose browser requests may use the
 	// session cookie. The server's own origin always may. Default none.
 	AllowedOrigins string `koanf:"allowed_origins"`
+
+	// LogRetention (log_retention, JOBGRAPH_LOG_RETENTION, --log-retention)
+	// is how long a task's log is kept after the task finished; older logs
+	// are deleted whole, by a sweep at start and then every hour. The run
+	// and its tasks stay: only their output goes. 0 keeps logs forever;
+	// negative values are refused. Default 720h (30 days).
+	LogRetention time.Duration `koanf:"log_retention"`
+
+	// NatsURL (nats_url, JOBGRAPH_NATS_URL, --nats-url) is the NATS server
+	// (with JetStream) that carries tasks to workers, such as
+	// "nats://10.0.0.5:4222" or a comma-separated cluster; use tls:// when
+	// workers run on other machines, since claimed tasks carry their
+	// credentials. Empty (the default) runs NATS inside the server, with
+	// its store in <data_dir>/nats and no port opened: only the server's own
+	// worker can reach it. Several server replicas and standalone workers
+	// need a shared, external NATS.
+	NatsURL string `koanf:"nats_url"`
+
+	// Workers (workers, JOBGRAPH_WORKERS, --workers) is how many tasks this
+	// process's worker runs at once, per pool. 0 runs no worker here: tasks
+	// wait for `jobgraph worker` processes (which need nats_url). Default 64.
+	Workers int `koanf:"workers"`
+
+	// WorkerPools (worker_pools, JOBGRAPH_WORKER_POOLS, --worker-pools) is
+	// the comma-separated pool labels whose tasks this process's worker
+	// takes; "any" stands for the tasks whose step requires no pool. A step
+	// with pool: zone-a runs only on workers with zone-a here. Default "any".
+	WorkerPools string `koanf:"worker_pools"`
 }
 
 // Default returns the default settings.
@@ -134,6 +163,9 @@ func Default() Config {
 		Introspection:   true,
 		ComplexityLimit: 25000,
 		ShutdownTimeout: 30 * time.Second,
+		LogRetention:    30 * 24 * time.Hour,
+		Workers:         64,
+		WorkerPools:     "any",
 	}
 }
 
@@ -168,6 +200,20 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be greater than 0 (got %s)", c.ShutdownTimeout)
 	}
+	if c.LogRetention < 0 {
+		bad("log_retention", "must not be negative; 0 keeps logs forever (got %s)", c.LogRetention)
+	}
+	if c.Workers < 0 || c.Workers > 100000 {
+		bad("workers", "must be between 0 (no worker in this process) and 100000 (got %d)", c.Workers)
+	}
+	if len(c.Pools()) == 0 {
+		bad("worker_pools", `must name at least one pool ("any" for tasks that require none)`)
+	}
+	for _, p := range c.Pools() {
+		if strings.ContainsAny(p, ".*> \t") || len(p) > 63 {
+			bad("worker_pools", "%q is not a pool label (no spaces, dots, '*' or '>'; at most 63 characters)", p)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -197,6 +243,22 @@ func (c Config) Origins() []string {
 	for _, o := range strings.Split(c.AllowedOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Pools returns WorkerPools as queue pool names: "" for "any".
+func (c Config) Pools() []string {
+	var out []string
+	for _, p := range strings.Split(c.WorkerPools, ",") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "":
+		case p == "any":
+			out = append(out, "")
+		default:
+			out = append(out, p)
 		}
 	}
 	return out
@@ -262,5 +324,9 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Bool("secure_cookies", c.SecureCookies),
 		slog.String("allowed_origins", c.AllowedOrigins),
+		slog.Duration("log_retention", c.LogRetention),
+		slog.String("nats_url", queue.RedactURL(c.NatsURL)),
+		slog.Int("workers", c.Workers),
+		slog.String("worker_pools", c.WorkerPools),
 	}
 }

@@ -14,22 +14,25 @@ import (
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
-	"github.com/jobgraph/jobgraph/core/job/template"
+	"github.com/jobgraph/jobgraph/core/queue"
 	"github.com/jobgraph/jobgraph/core/run"
-	"github.com/jobgraph/jobgraph/plugins/sdk"
 )
 
-// This file is the doer: Engine creates runs, drives each active run with
-// Decide and applies the decisions with the conditional transitions of
-// package run, and executes tasks in process on a bounded worker pool.
+// This file is the doer: Engine creates runs and drives each active run
+// with Decide, applying the decisions with the conditional transitions of
+// package run and publishing ready tasks to the queue; dispatch.go answers
+// the workers (core/worker) that run them.
 //
 // One goroutine per active run loads the run's state, decides and applies;
 // it is woken when a task finishes, when the run is canceled, and when a
 // retry becomes due. The database holds the truth: the only things kept in
-// memory are what the database has no column for yet — the cancel request,
-// the values of secret parameters, and a failed attempt awaiting its retry
-// (the row stays running until the retry or the final verdict, as the
-// package documentation on retries says).
+// memory are what the database has no column for yet — the values of
+// secret parameters, and a failed attempt awaiting its retry (the row stays
+// running until the retry or the final verdict, as the package
+// documentation on retries says). One engine drives the runs of a
+// database: several server replicas each drive every run, safely (every
+// transition is conditional) but wastefully; electing one driver is future
+// work.
 
 // Jobs is what the engine reads of jobs; *job.Service is one.
 type Jobs interface {
@@ -48,24 +51,23 @@ type Inventory interface {
 	OpenSecret(ctx context.Context, id string) (inventory.Secret, error)
 }
 
-// Executors runs tasks; *plugins/host.Host is one.
-type Executors interface {
-	Execute(ctx context.Context, name string, task sdk.Task, out sdk.Output) (sdk.Result, error)
-}
-
 // Options configure an Engine.
 type Options struct {
 	Store     run.Store
 	Jobs      Jobs
 	Inventory Inventory
-	Executors Executors
-	Logger    *slog.Logger
-	// Workers bounds the tasks executing at once (default 64).
-	Workers int
+	// Queue carries ready tasks to the workers and their reports back.
+	Queue  *queue.Queue
+	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Runs configures logs (the per-task cap).
 	Runs run.Options
+	// StaleAfter is how long a queued or running task may go without a
+	// sign of life before the rescuer acts: a queued one is published
+	// again, a running one is lost. Workers touch their tasks every 5s by
+	// default. Default 1 minute.
+	StaleAfter time.Duration
 }
 
 // RunJobRequest asks for a run of a job's current version.
@@ -79,15 +81,6 @@ type RunJobRequest struct {
 	Priority int
 }
 
-// workerID names this process's in-process worker on task rows.
-const workerID = "in-process"
-
-// Log batching.
-const (
-	flushChunks   = 100
-	flushInterval = 50 * time.Millisecond
-)
-
 // maxLoopRounds bounds the decide-apply rounds of one wake-up, so that a
 // bug cannot spin a run's goroutine forever.
 const maxLoopRounds = 1000
@@ -96,15 +89,15 @@ const maxLoopRounds = 1000
 type Engine struct {
 	o   Options
 	log *slog.Logger
-	sem chan struct{}
 
-	mu      sync.Mutex
-	ctx     context.Context
-	cancel  context.CancelFunc
-	started chan struct{}
-	stopped bool
-	active  map[string]*activeRun
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	ctx      context.Context
+	cancel   context.CancelFunc
+	started  chan struct{}
+	stopped  bool
+	active   map[string]*activeRun
+	services []*queue.Service
+	wg       sync.WaitGroup
 }
 
 // activeRun is the in-memory side of a run that is not final.
@@ -113,12 +106,9 @@ type activeRun struct {
 	wake chan struct{}
 
 	// guarded by Engine.mu
-	canceled bool
-	secrets  map[string]string
-	inflight map[string]context.CancelFunc // tasks handed to a worker
-	notes    map[string]note               // failed attempts awaiting a retry or a verdict
-	seq      map[string]int64              // last log seq per task
-	spec     *job.Spec
+	secrets map[string]string
+	notes   map[string]note // failed attempts awaiting a retry or a verdict
+	spec    *job.Spec
 }
 
 // note is a failed attempt of a task whose row is still running.
@@ -134,21 +124,24 @@ type note struct {
 
 // New returns an engine; Start starts it.
 func New(o Options) *Engine {
-	if o.Workers <= 0 {
-		o.Workers = 64
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{o: o, log: o.Logger, sem: make(chan struct{}, o.Workers), started: make(chan struct{}), active: map[string]*activeRun{}}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = time.Minute
+	}
+	return &Engine{o: o, log: o.Logger, started: make(chan struct{}), active: map[string]*activeRun{}}
 }
 
-// Start starts the engine and resumes the runs a previous process left
-// queued or running. It returns at once.
+// Start answers the workers, resumes the runs a previous process left
+// queued or running, and starts the rescuer. It returns at once.
 func (e *Engine) Start(ctx context.Context) error {
+	if e.o.Queue == nil {
+		return errors.New("engine: a queue is required")
+	}
 	e.mu.Lock()
 	if e.ctx != nil || e.stopped {
 		e.mu.Unlock()
@@ -156,10 +149,16 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	e.mu.Unlock()
+	if err := e.serve(); err != nil {
+		e.Stop()
+		return err
+	}
 	if err := e.resume(ctx); err != nil {
 		e.Stop()
 		return err
 	}
+	e.wg.Add(1)
+	go e.rescuer()
 	close(e.started)
 	return nil
 }
@@ -167,15 +166,18 @@ func (e *Engine) Start(ctx context.Context) error {
 // Started is closed once Start has succeeded.
 func (e *Engine) Started() <-chan struct{} { return e.started }
 
-// Stop stops the run loops and the workers and waits for them. Tasks that
-// were executing are stopped and left running in the database; the next
-// Start finds them and treats them as lost. It is idempotent and safe
-// before Start.
+// Stop stops answering workers and the run loops, and waits for them. Tasks
+// running on workers go on; their reports wait for the next Start (workers
+// retry). It is idempotent and safe before Start.
 func (e *Engine) Stop() {
 	e.mu.Lock()
 	e.stopped = true
 	cancel := e.cancel
+	services := e.services
 	e.mu.Unlock()
+	for _, s := range services {
+		s.Stop()
+	}
 	if cancel != nil {
 		cancel()
 	}
@@ -206,8 +208,7 @@ func (e *Engine) activate(id string, secrets map[string]string) *activeRun {
 	defer e.mu.Unlock()
 	ar, ok := e.active[id]
 	if !ok {
-		ar = &activeRun{id: id, wake: make(chan struct{}, 1), secrets: secrets,
-			inflight: map[string]context.CancelFunc{}, notes: map[string]note{}, seq: map[string]int64{}}
+		ar = &activeRun{id: id, wake: make(chan struct{}, 1), secrets: secrets, notes: map[string]note{}}
 		if e.ctx != nil && !e.stopped {
 			e.active[id] = ar
 			e.wg.Add(1)
@@ -264,6 +265,9 @@ func (e *Engine) RunJob(ctx context.Context, req RunJobRequest) (run.Run, error)
 		r.SecretParams = append(r.SecretParams, k)
 	}
 	slices.Sort(r.SecretParams)
+	if r.Spec, err = job.EncodeSpec(j.Spec); err != nil {
+		return run.Run{}, err
+	}
 	var steps []run.StepRun
 	var tasks []run.Task
 	for i, st := range j.Spec.Steps {
@@ -287,8 +291,9 @@ func (e *Engine) RunJob(ctx context.Context, req RunJobRequest) (run.Run, error)
 	return r, nil
 }
 
-// CancelRun asks for a run to be canceled: its tasks are stopped and it
-// ends canceled. Canceling a final run changes nothing.
+// CancelRun asks for a run to be canceled: the request is stored, its
+// tasks are stopped (on the workers too) and it ends canceled. Canceling a
+// final run changes nothing.
 func (e *Engine) CancelRun(ctx context.Context, id string) (run.Run, error) {
 	if err := core.CheckID("id", core.KindRun, id); err != nil {
 		return run.Run{}, err
@@ -300,16 +305,14 @@ func (e *Engine) CancelRun(ctx context.Context, id string) (run.Run, error) {
 	if r.Status.Final() {
 		return r, nil
 	}
-	e.o.Store.AfterCommit(ctx, func() {
-		ar := e.activate(id, nil)
-		e.mu.Lock()
-		ar.canceled = true
-		for _, cancel := range ar.inflight {
-			cancel()
-		}
-		e.mu.Unlock()
-		ar.poke()
-	})
+	now := e.o.Now().UTC()
+	if _, err := e.o.Store.RequestCancel(ctx, id, now); err != nil {
+		return run.Run{}, err
+	}
+	if r.CancelRequestedAt == nil {
+		r.CancelRequestedAt = &now
+	}
+	e.o.Store.AfterCommit(ctx, func() { e.activate(id, nil) })
 	return r, nil
 }
 
@@ -481,635 +484,3 @@ func (e *Engine) resolveTargets(ctx context.Context, projectID string, i int, t 
 	}
 	return out, nil
 }
-
-// ---- the run loop ----
-
-func (e *Engine) loop(ar *activeRun) {
-	defer e.wg.Done()
-	ctx := e.ctx
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ar.wake:
-		case <-timer.C:
-		}
-		done, next, err := e.drive(ctx, ar)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			e.log.Warn("run loop", "run", ar.id, "err", err)
-			next = e.o.Now().Add(time.Second) // the database may be back by then
-		}
-		if done {
-			// Workers still stopping (a cancel in flight) find the run final
-			// and their rows canceled: nothing is left for this loop.
-			e.mu.Lock()
-			delete(e.active, ar.id)
-			e.mu.Unlock()
-			return
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		if next.IsZero() {
-			timer.Reset(time.Hour)
-		} else {
-			timer.Reset(max(time.Millisecond, next.Sub(e.o.Now())))
-		}
-	}
-}
-
-// loaded is a run's state as read from the store.
-type loaded struct {
-	run   run.Run
-	spec  *job.Spec
-	steps []run.StepRun
-	tasks map[string][]run.Task // by step run ID, in ID (host) order
-	byID  map[string]run.Task
-	step  map[string]int // step name → index in spec.Steps
-}
-
-func (e *Engine) load(ctx context.Context, ar *activeRun) (*loaded, error) {
-	r, err := e.o.Store.GetRun(ctx, ar.id)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := e.spec(ctx, ar, r)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := e.o.Store.StepRuns(ctx, r.ID)
-	if err != nil {
-		return nil, err
-	}
-	l := &loaded{run: r, spec: spec, steps: steps, tasks: map[string][]run.Task{}, byID: map[string]run.Task{}, step: map[string]int{}}
-	for i, s := range spec.Steps {
-		l.step[s.Name] = i
-	}
-	page := core.PageArgs{First: core.MaxPageSize}
-	for {
-		p, err := e.o.Store.ListTasks(ctx, run.TaskFilter{RunID: r.ID}, page)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range p.Items {
-			l.tasks[t.StepRunID] = append(l.tasks[t.StepRunID], t)
-			l.byID[t.ID] = t
-		}
-		if !p.HasNext || len(p.Cursors) == 0 {
-			return l, nil
-		}
-		page.After = p.Cursors[len(p.Cursors)-1]
-	}
-}
-
-func (e *Engine) spec(ctx context.Context, ar *activeRun, r run.Run) (*job.Spec, error) {
-	e.mu.Lock()
-	s := ar.spec
-	e.mu.Unlock()
-	if s != nil {
-		return s, nil
-	}
-	if r.JobID == "" {
-		return nil, fmt.Errorf("run %s has no job", r.ID)
-	}
-	v, err := e.o.Jobs.GetVersion(ctx, r.JobID, r.JobVersion)
-	if err != nil {
-		return nil, fmt.Errorf("job %s version %d: %w", r.JobID, r.JobVersion, err)
-	}
-	e.mu.Lock()
-	ar.spec = &v.Spec
-	e.mu.Unlock()
-	return &v.Spec, nil
-}
-
-// drive decides and applies until nothing is left to do now. It reports
-// whether the run is final, and when it wants to be woken at the latest.
-func (e *Engine) drive(ctx context.Context, ar *activeRun) (done bool, next time.Time, err error) {
-	for range maxLoopRounds {
-		// What this process holds, read before the store: a task found
-		// queued or running that is not in it belongs to no one.
-		e.mu.Lock()
-		held := make(map[string]bool, len(ar.inflight))
-		for id := range ar.inflight {
-			held[id] = true
-		}
-		canceled := ar.canceled
-		e.mu.Unlock()
-
-		l, err := e.load(ctx, ar)
-		if err != nil {
-			return false, time.Time{}, err
-		}
-		if l.run.Status.Final() {
-			return true, time.Time{}, nil
-		}
-		now := e.o.Now().UTC()
-		if l.run.Status == run.RunQueued && !canceled {
-			// Admission: no limits yet, a run starts at once.
-			if _, err := e.o.Store.TransitionRun(ctx, l.run.ID, []run.RunStatus{run.RunQueued}, run.RunRunning, run.RunPatch{StartedAt: &now}); err != nil {
-				return false, time.Time{}, err
-			}
-			continue
-		}
-		e.adopt(ctx, ar, l, held, now)
-		st := e.state(ar, l, canceled)
-		decisions := Decide(st, now)
-		var again bool
-		next = time.Time{}
-		for _, d := range decisions {
-			applied, wait, err := e.apply(ctx, ar, l, d, now)
-			if err != nil {
-				return false, time.Time{}, err
-			}
-			if !wait.IsZero() && (next.IsZero() || wait.Before(next)) {
-				next = wait
-			}
-			if !applied {
-				again = true
-				break
-			}
-			if d.Kind == KindFinishRun {
-				return true, time.Time{}, nil
-			}
-		}
-		if !again && !progress(decisions) {
-			return false, next, nil
-		}
-	}
-	return false, e.o.Now().Add(time.Second), fmt.Errorf("run %s: no steady state after %d rounds", ar.id, maxLoopRounds)
-}
-
-// progress reports whether applying ds may have changed what Decide says.
-func progress(ds []Decision) bool {
-	for _, d := range ds {
-		if d.Kind != KindRetryTask {
-			return true
-		}
-	}
-	return false
-}
-
-// adopt takes over the tasks no one holds: queued ones are handed to a
-// worker, running ones (their worker died with the previous process) are
-// lost, and retried if the step allows.
-func (e *Engine) adopt(ctx context.Context, ar *activeRun, l *loaded, held map[string]bool, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for id := range ar.notes {
-		if t, ok := l.byID[id]; !ok || t.Status != run.TaskRunning {
-			delete(ar.notes, id)
-		}
-	}
-	for _, t := range l.byID {
-		if held[t.ID] {
-			continue
-		}
-		switch t.Status {
-		case run.TaskQueued:
-			e.submitLocked(ar, t.ID)
-		case run.TaskRunning:
-			if _, ok := ar.notes[t.ID]; !ok {
-				ar.notes[t.ID] = note{status: run.TaskLost, attempt: t.Attempt, finished: now, retryable: true,
-					err: "lost: its worker stopped while it ran"}
-			}
-		}
-	}
-}
-
-// state builds Decide's view of the run.
-func (e *Engine) state(ar *activeRun, l *loaded, canceled bool) State {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := State{Run: RunState{ID: l.run.ID, Status: l.run.Status, Canceled: canceled}}
-	for _, sr := range l.steps {
-		ss := StepState{Name: sr.Name, Index: sr.Index, Status: sr.Status}
-		if i, ok := l.step[sr.Name]; ok {
-			d := l.spec.Steps[i]
-			ss.Needs, ss.Condition, ss.Strategy, ss.Retries, ss.RetryBackoff = d.Needs, d.Condition, d.Strategy, d.Retries, d.RetryBackoff
-		}
-		for _, t := range l.tasks[sr.ID] {
-			ts := TaskState{ID: t.ID, Status: t.Status, Attempt: t.Attempt}
-			if t.FinishedAt != nil {
-				ts.FinishedAt = *t.FinishedAt
-			}
-			if n, ok := ar.notes[t.ID]; ok && t.Status == run.TaskRunning {
-				ts.Status, ts.FinishedAt, ts.Retryable = n.status, n.finished, n.retryable
-			}
-			ss.Tasks = append(ss.Tasks, ts)
-		}
-		s.Steps = append(s.Steps, ss)
-	}
-	return s
-}
-
-func (l *loaded) stepRun(name string) (run.StepRun, bool) {
-	for _, s := range l.steps {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return run.StepRun{}, false
-}
-
-// apply carries out one decision. It reports whether it was applied, and,
-// for a retry not yet due, when it will be.
-func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision, now time.Time) (bool, time.Time, error) {
-	sr, _ := l.stepRun(d.Step)
-	switch d.Kind {
-	case KindStartStep:
-		res, err := e.o.Store.TransitionStep(ctx, sr.ID, []run.StepStatus{run.StepPending}, run.StepRunning, run.StepPatch{StartedAt: &now})
-		return res.Applied, time.Time{}, err
-	case KindSkipStep:
-		res, err := e.o.Store.TransitionStep(ctx, sr.ID, []run.StepStatus{run.StepPending}, run.StepSkipped, run.StepPatch{FinishedAt: &now})
-		return res.Applied, time.Time{}, err
-	case KindFinishStep:
-		if err := e.settleNotes(ctx, ar, l.tasks[sr.ID], now); err != nil {
-			return false, time.Time{}, err
-		}
-		from := []run.StepStatus{run.StepRunning}
-		if d.StepStatus == run.StepCanceled {
-			from = append(from, run.StepPending)
-		}
-		res, err := e.o.Store.TransitionStep(ctx, sr.ID, from, d.StepStatus, run.StepPatch{FinishedAt: &now})
-		return res.Applied, time.Time{}, err
-	case KindFinishRun:
-		var all []run.Task
-		for _, ts := range l.tasks {
-			all = append(all, ts...)
-		}
-		if err := e.settleNotes(ctx, ar, all, now); err != nil {
-			return false, time.Time{}, err
-		}
-		from := []run.RunStatus{run.RunRunning}
-		if d.RunStatus != run.RunSucceeded && d.RunStatus != run.RunTimedOut {
-			from = append(from, run.RunQueued)
-		}
-		res, err := e.o.Store.TransitionRun(ctx, l.run.ID, from, d.RunStatus, run.RunPatch{FinishedAt: &now})
-		if err == nil && res.Applied {
-			e.log.Info("run finished", "run", l.run.ID, "status", d.RunStatus, "reason", d.Reason)
-		}
-		return res.Applied, time.Time{}, err
-	case KindDispatchTasks:
-		all := true
-		for _, id := range d.Tasks {
-			res, err := e.o.Store.TransitionTask(ctx, id, []run.TaskStatus{run.TaskPending}, run.TaskQueued,
-				run.TaskPatch{At: now, QueuedAt: &now, WorkerID: ptr(workerID)})
-			if err != nil {
-				return false, time.Time{}, err
-			}
-			if !res.Applied {
-				all = false
-				continue
-			}
-			e.submit(ar, id)
-		}
-		return all, time.Time{}, nil
-	case KindRetryTask:
-		if now.Before(d.NotBefore) {
-			return true, d.NotBefore, nil
-		}
-		attempt := d.Attempt + 1
-		res, err := e.o.Store.TransitionTask(ctx, d.Task, []run.TaskStatus{run.TaskRunning}, run.TaskQueued,
-			run.TaskPatch{At: now, Attempt: &attempt, QueuedAt: &now, WorkerID: ptr(workerID)})
-		if err != nil {
-			return false, time.Time{}, err
-		}
-		e.mu.Lock()
-		delete(ar.notes, d.Task)
-		e.mu.Unlock()
-		if res.Applied {
-			e.log.Info("retrying task", "run", l.run.ID, "task", d.Task, "attempt", attempt)
-			e.submit(ar, d.Task)
-		}
-		return res.Applied, time.Time{}, nil
-	case KindCancelTasks:
-		all := true
-		msg := string(d.Reason)
-		for _, id := range d.Tasks {
-			to, from := run.TaskCanceled, []run.TaskStatus{run.TaskPending, run.TaskQueued, run.TaskRunning}
-			if d.Reason == ReasonDeadline && l.byID[id].Status == run.TaskRunning {
-				to, from = run.TaskTimedOut, []run.TaskStatus{run.TaskRunning}
-			}
-			res, err := e.o.Store.TransitionTask(ctx, id, from, to, run.TaskPatch{At: now, FinishedAt: &now, Error: &msg})
-			if err != nil {
-				return false, time.Time{}, err
-			}
-			e.mu.Lock()
-			if cancel, ok := ar.inflight[id]; ok {
-				cancel()
-			}
-			delete(ar.notes, id)
-			e.mu.Unlock()
-			all = all && res.Applied
-		}
-		return all, time.Time{}, nil
-	}
-	return false, time.Time{}, fmt.Errorf("unknown decision %q", d.Kind)
-}
-
-// settleNotes makes the failed attempts of tasks final: no retry came.
-func (e *Engine) settleNotes(ctx context.Context, ar *activeRun, tasks []run.Task, now time.Time) error {
-	for _, t := range tasks {
-		e.mu.Lock()
-		n, ok := ar.notes[t.ID]
-		delete(ar.notes, t.ID)
-		e.mu.Unlock()
-		if !ok || t.Status != run.TaskRunning {
-			continue
-		}
-		if _, err := e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
-			run.TaskPatch{At: now, ExitCode: n.exitCode, Error: &n.err, Outputs: n.outputs, FinishedAt: &n.finished}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func ptr[T any](v T) *T { return &v }
-
-// ---- workers ----
-
-func (e *Engine) submit(ar *activeRun, taskID string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.submitLocked(ar, taskID)
-}
-
-// submitLocked hands a queued task to a worker; e.mu is held.
-func (e *Engine) submitLocked(ar *activeRun, taskID string) {
-	if _, ok := ar.inflight[taskID]; ok || e.ctx == nil || e.stopped {
-		return
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	if ar.canceled {
-		cancel()
-	}
-	ar.inflight[taskID] = cancel
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		defer func() {
-			e.mu.Lock()
-			delete(ar.inflight, taskID)
-			e.mu.Unlock()
-			cancel()
-			ar.poke()
-		}()
-		select {
-		case e.sem <- struct{}{}:
-		case <-ctx.Done():
-			return // canceled while waiting: the loop cancels the row
-		}
-		defer func() { <-e.sem }()
-		if err := e.execute(ctx, ar, taskID); err != nil && e.ctx.Err() == nil {
-			e.log.Warn("task", "run", ar.id, "task", taskID, "err", err)
-		}
-	}()
-}
-
-// execute runs one attempt of a queued task and records how it ended.
-func (e *Engine) execute(ctx context.Context, ar *activeRun, taskID string) error {
-	store := e.o.Store
-	bg := context.WithoutCancel(ctx) // records outlive a canceled attempt
-	t, err := store.GetTask(bg, taskID)
-	if err != nil {
-		return err
-	}
-	if t.Status != run.TaskQueued {
-		return nil // someone else moved it on: nothing is due
-	}
-	r, err := store.GetRun(bg, t.RunID)
-	if err != nil {
-		return err
-	}
-	spec, err := e.spec(bg, ar, r)
-	if err != nil {
-		return err
-	}
-	steps, err := store.StepRuns(bg, r.ID)
-	if err != nil {
-		return err
-	}
-	var step job.Step
-	var found bool
-	for _, sr := range steps {
-		if sr.ID == t.StepRunID {
-			for _, s := range spec.Steps {
-				if s.Name == sr.Name {
-					step, found = s, true
-				}
-			}
-		}
-	}
-	now := e.o.Now().UTC()
-	fail := func(msg string) error {
-		_, err := store.TransitionTask(bg, t.ID, []run.TaskStatus{run.TaskQueued}, run.TaskError,
-			run.TaskPatch{At: now, Error: &msg, FinishedAt: &now})
-		return err
-	}
-	if !found {
-		return fail("the step of this task is not in the job version")
-	}
-	// Prerun: render the parameters, find the target and its credential.
-	rendered, secrets, err := e.render(bg, ar, r, spec, steps, step, t)
-	if err != nil {
-		return fail("render parameters: " + err.Error())
-	}
-	task := sdk.Task{ID: fmt.Sprintf("%s.%d", t.ID, t.Attempt), Action: step.Action, Params: rendered, Attempt: t.Attempt, Timeout: step.Timeout}
-	h, err := e.o.Inventory.GetHost(bg, t.HostID)
-	if err != nil {
-		if errors.Is(err, core.ErrNotFound) {
-			return fail("the host " + t.HostName + " no longer exists")
-		}
-		return err
-	}
-	task.Target = sdk.Target{ID: h.ID, Name: h.Name, Address: h.Address, OS: string(h.OS), Labels: h.Labels}
-	if h.Port != nil {
-		task.Target.Port = *h.Port
-	}
-	if h.DefaultCredentialID != "" {
-		c, err := e.o.Inventory.GetCredential(bg, h.DefaultCredentialID)
-		if err != nil {
-			return fail("credential of host " + h.Name + ": " + err.Error())
-		}
-		sec, err := e.o.Inventory.OpenSecret(bg, c.ID)
-		if err != nil {
-			return fail("credential " + c.Name + " cannot be opened")
-		}
-		task.Credential = &sdk.Credential{Kind: string(c.Kind), Username: c.Username, Secret: []byte(sec.Value), Passphrase: []byte(sec.Passphrase)}
-		if sec.Value != "" {
-			secrets = append(secrets, sec.Value)
-		}
-	}
-	seq, err := e.lastSeq(bg, ar, t.ID)
-	if err != nil {
-		return err
-	}
-	started := e.o.Now().UTC()
-	res, err2 := store.TransitionTask(bg, t.ID, []run.TaskStatus{run.TaskQueued}, run.TaskRunning,
-		run.TaskPatch{At: started, StartedAt: &started, WorkerID: ptr(workerID)})
-	if err2 != nil || !res.Applied {
-		return err2
-	}
-	execCtx := ctx
-	if step.Timeout > 0 {
-		var cancel context.CancelFunc
-		execCtx, cancel = context.WithTimeout(ctx, step.Timeout)
-		defer cancel()
-	}
-	out := newOutput(e, t.ID, seq, secrets)
-	result, xerr := e.o.Executors.Execute(execCtx, step.Executor, task, out)
-	out.close()
-	e.mu.Lock()
-	ar.seq[t.ID] = out.lastSeq()
-	e.mu.Unlock()
-	if e.ctx.Err() != nil {
-		return nil // the engine is stopping: the next start finds the task lost
-	}
-
-	// Postrun: record how the attempt ended.
-	end := e.o.Now().UTC()
-	n := note{attempt: t.Attempt, finished: end, outputs: out.outputs()}
-	timedOut := errors.Is(execCtx.Err(), context.DeadlineExceeded)
-	switch {
-	case xerr != nil:
-		// A plugin that crashed took the attempt with it, not the target's
-		// answer: trying again (on the restarted plugin) may well work.
-		retryable := sdk.IsRetryable(xerr) || errors.Is(xerr, sdk.ErrPluginExited)
-		n.status, n.retryable, n.err = run.TaskError, retryable, redact(xerr.Error(), secrets)
-		if ctx.Err() != nil {
-			n.status = run.TaskCanceled
-		} else if timedOut {
-			n.status = run.TaskTimedOut
-		}
-	default:
-		n.exitCode = &result.ExitCode
-		n.err = redact(result.Error, secrets)
-		n.retryable = result.Retryable
-		switch result.Status {
-		case sdk.StatusSucceeded:
-			n.status = run.TaskSucceeded
-		case sdk.StatusFailed:
-			n.status = run.TaskFailed
-		case sdk.StatusTimedOut:
-			n.status = run.TaskTimedOut
-		case sdk.StatusCanceled:
-			n.status = run.TaskCanceled
-			if timedOut {
-				n.status = run.TaskTimedOut
-			}
-		default:
-			n.status = run.TaskError
-		}
-	}
-	if (n.status == run.TaskFailed || n.status == run.TaskError) && n.retryable && t.Attempt <= step.Retries {
-		// The row stays running until the loop retries it or gives up.
-		e.mu.Lock()
-		ar.notes[t.ID] = n
-		e.mu.Unlock()
-		return nil
-	}
-	_, err = store.TransitionTask(bg, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
-		run.TaskPatch{At: end, ExitCode: n.exitCode, Error: &n.err, Outputs: n.outputs, FinishedAt: &end})
-	return err
-}
-
-// render renders the step's parameters with the run's parameters and the
-// outputs of the finished steps (the output of the task on the same host
-// when there is one, else the first task's that has it).
-func (e *Engine) render(ctx context.Context, ar *activeRun, r run.Run, spec *job.Spec, steps []run.StepRun, step job.Step, t run.Task) (json.RawMessage, []string, error) {
-	v := template.Values{Params: map[string]any{}, Secrets: map[string]bool{}, Outputs: map[string]map[string]any{}}
-	if len(r.Params) > 0 {
-		if err := json.Unmarshal(r.Params, &v.Params); err != nil {
-			return nil, nil, err
-		}
-	}
-	for _, p := range spec.Parameters {
-		if p.Type == job.ParamHosts {
-			if l, ok := v.Params[p.Name].([]any); ok {
-				ids := make([]string, 0, len(l))
-				for _, x := range l {
-					s, _ := x.(string)
-					ids = append(ids, s)
-				}
-				v.Params[p.Name] = ids
-			}
-		}
-	}
-	e.mu.Lock()
-	for _, name := range r.SecretParams {
-		v.Secrets[name] = true
-		if s, ok := ar.secrets[name]; ok {
-			v.Params[name] = s
-		}
-	}
-	e.mu.Unlock()
-	for _, sr := range steps {
-		if !sr.Status.Final() {
-			continue
-		}
-		p, err := e.o.Store.ListTasks(ctx, run.TaskFilter{RunID: r.ID, StepRunID: sr.ID}, core.PageArgs{First: core.MaxPageSize})
-		if err != nil {
-			return nil, nil, err
-		}
-		outs := map[string]any{}
-		for _, x := range p.Items {
-			for k, val := range x.Outputs {
-				if _, ok := outs[k]; !ok || x.HostID == t.HostID {
-					outs[k] = val
-				}
-			}
-		}
-		v.Outputs[sr.Name] = outs
-	}
-	params := step.Params
-	if len(bytes.TrimSpace(params)) == 0 {
-		params = json.RawMessage(`{}`)
-	}
-	return template.Render(params, v)
-}
-
-// lastSeq is the last log sequence number stored for a task, so that a
-// new attempt goes on from it.
-func (e *Engine) lastSeq(ctx context.Context, ar *activeRun, taskID string) (int64, error) {
-	e.mu.Lock()
-	seq, ok := ar.seq[taskID]
-	e.mu.Unlock()
-	if ok {
-		return seq, nil
-	}
-	for {
-		chunks, err := e.o.Store.ReadLogs(ctx, taskID, seq, run.MaxReadLogs)
-		if err != nil {
-			return 0, err
-		}
-		if len(chunks) > 0 {
-			seq = chunks[len(chunks)-1].Seq
-		}
-		if len(chunks) < run.MaxReadLogs {
-			return seq, nil
-		}
-	}
-}
-
-func redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = string(bytes.ReplaceAll([]byte(s), []byte(sec), []byte("[redacted]")))
-		}
-	}
-	return s
-}
-
-var (
-	_ Jobs      = (*job.Service)(nil)
-	_ Inventory = (*inventory.Service)(nil)
-)

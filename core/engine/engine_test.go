@@ -18,10 +18,12 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/queue"
 	"github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
+	"github.com/jobgraph/jobgraph/core/worker"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
 )
 
@@ -114,7 +116,9 @@ func (anySchemas) Schema(_ context.Context, executor, _ string) (func(json.RawMe
 
 type bundle struct {
 	s      *store.Store
+	q      *queue.Queue
 	e      *engine.Engine
+	w      *worker.Worker
 	fake   *fakeExecutors
 	jobs   *job.Service
 	p      string
@@ -142,19 +146,38 @@ func setup(t *testing.T, s *store.Store) *bundle {
 		b.hosts = append(b.hosts, h)
 	}
 	b.inv = inv
+	q, err := queue.Open(ctx, queue.Options{DataDir: t.TempDir(), AckWait: time.Second, Logger: testLogger()})
+	require.NoError(t, err)
+	t.Cleanup(q.Close)
+	b.q = q
 	b.e = b.engine(t)
+	b.w = b.worker(t)
 	return b
 }
 
-// engine starts an engine over the bundle's store.
+func testLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// engine starts an engine over the bundle's store and queue.
 func (b *bundle) engine(t *testing.T) *engine.Engine {
 	t.Helper()
-	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Executors: b.fake, Workers: 8,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Queue: b.q, StaleAfter: 3 * time.Second, Logger: testLogger()})
 	require.NoError(t, e.Start(context.Background()))
 	<-e.Started()
 	t.Cleanup(e.Stop)
 	return e
+}
+
+// worker starts a worker on the bundle's queue, executing on the fake.
+func (b *bundle) worker(t *testing.T) *worker.Worker {
+	t.Helper()
+	w, err := worker.New(worker.Options{Queue: b.q, Executors: b.fake, Slots: 8, TouchEvery: 200 * time.Millisecond,
+		FlushEvery: 10 * time.Millisecond, Grace: 500 * time.Millisecond, Logger: testLogger()})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(context.Background()))
+	t.Cleanup(w.Stop)
+	return w
 }
 
 func (b *bundle) job(t *testing.T, steps ...job.Step) string {
@@ -397,7 +420,8 @@ func TestRestartResumesRuns(t *testing.T) {
 				t.Fatal("the tasks did not start")
 			}
 		}
-		b.e.Stop() // the process dies with both tasks running
+		b.e.Stop() // the process dies with both tasks running: the server
+		b.w.Stop() // first, so that the worker cannot report
 		for _, id := range []string{r1.ID, r2.ID} {
 			r, err := s.GetRun(context.Background(), id)
 			require.NoError(t, err)
@@ -405,6 +429,7 @@ func TestRestartResumesRuns(t *testing.T) {
 		}
 
 		b.e = b.engine(t)
+		b.w = b.worker(t)
 		require.Equal(t, run.RunSucceeded, b.wait(t, r1.ID).Status)
 		task := b.tasks(t, r1.ID)["a"][0]
 		require.Equal(t, run.TaskSucceeded, task.Status)

@@ -48,6 +48,14 @@ func (e *Engine) ListTasks(ctx context.Context, f run.TaskFilter, page core.Page
 	return e.o.Store.ListTasks(ctx, f, page)
 }
 
+// GetTask returns one task.
+func (e *Engine) GetTask(ctx context.Context, id string) (run.Task, error) {
+	if err := core.CheckID("taskId", core.KindTask, id); err != nil {
+		return run.Task{}, err
+	}
+	return e.o.Store.GetTask(ctx, id)
+}
+
 // ReadLogs returns up to limit (1 to run.MaxReadLogs, default 100) chunks
 // of a task's log after afterSeq.
 func (e *Engine) ReadLogs(ctx context.Context, taskID string, afterSeq int64, limit int) ([]run.LogChunk, error) {

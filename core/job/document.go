@@ -59,6 +59,8 @@ type docStep struct {
 	RetryBackoff duration    `yaml:"retryBackoff,omitempty" json:"retryBackoff,omitempty"`
 	Strategy     docStrategy `yaml:"strategy,omitempty" json:"strategy,omitzero"`
 	Outputs      []string    `yaml:"outputs,omitempty,flow" json:"outputs,omitempty"`
+	Pool         string      `yaml:"pool,omitempty" json:"pool,omitempty"`
+	OnLost       string      `yaml:"onLost,omitempty" json:"onLost,omitempty"`
 }
 
 type docTargets struct {
@@ -188,11 +190,15 @@ func toDocument(s Spec) document {
 		if st.Condition == ConditionOnSuccess {
 			cond = "" // the default goes without saying
 		}
+		onLost := string(st.OnLost)
+		if st.OnLost == LostRetry {
+			onLost = ""
+		}
 		doc.Steps = append(doc.Steps, docStep{
 			Name: st.Name, Executor: st.Executor, Action: st.Action, Needs: st.Needs, Condition: cond,
 			Targets: docTargets(st.Targets), Params: rawParams(st.Params),
 			Timeout: duration(st.Timeout), Retries: st.Retries, RetryBackoff: duration(st.RetryBackoff),
-			Strategy: docStrategy(st.Strategy), Outputs: st.Outputs,
+			Strategy: docStrategy(st.Strategy), Outputs: st.Outputs, Pool: st.Pool, OnLost: onLost,
 		})
 	}
 	return doc
@@ -218,6 +224,10 @@ func fromDocument(doc document) Spec {
 		if cond == "" {
 			cond = ConditionOnSuccess
 		}
+		onLost := LostPolicy(st.OnLost)
+		if onLost == "" {
+			onLost = LostRetry
+		}
 		t := Targets(st.Targets)
 		t.Hosts, t.Groups = nilIfEmpty(t.Hosts), nilIfEmpty(t.Groups)
 		params := json.RawMessage(st.Params)
@@ -229,6 +239,7 @@ func fromDocument(doc document) Spec {
 			Needs: nilIfEmpty(st.Needs), Condition: cond, Timeout: time.Duration(st.Timeout),
 			Retries: st.Retries, RetryBackoff: time.Duration(st.RetryBackoff),
 			Strategy: Strategy(st.Strategy), Outputs: nilIfEmpty(st.Outputs),
+			Pool: st.Pool, OnLost: onLost,
 		})
 	}
 	return s

@@ -148,7 +148,27 @@ type Step struct {
 	Strategy     Strategy
 	// Outputs names the outputs the step exports to the steps after it.
 	Outputs []string
+	// Pool is the worker pool label the step's tasks require ("" for any
+	// worker): a worker started with --pool zone-a takes them.
+	Pool string
+	// OnLost says what becomes of a task whose worker stopped while it ran.
+	OnLost LostPolicy
 }
+
+// LostPolicy is what the engine does with a task whose worker died.
+type LostPolicy string
+
+const (
+	// LostRetry (the default) tries the task again, as a retry, while the
+	// step's Retries allow; after that it stays lost.
+	LostRetry LostPolicy = "retry"
+	// LostFail leaves the task lost at once: for actions that must not run
+	// twice.
+	LostFail LostPolicy = "fail"
+)
+
+// LostPolicies returns every lost policy.
+func LostPolicies() []LostPolicy { return []LostPolicy{LostRetry, LostFail} }
 
 // Targets are where a step runs: the union of all its sources, resolved
 // when the run starts. At least one source is set.

@@ -287,6 +287,15 @@ func canonicalStep(i int, s Step, params []Parameter, steps map[string]int) (Ste
 		outputs = append(outputs, o)
 	}
 	s.Outputs = outputs
+	if s.Pool != "" && (len(s.Pool) > 63 || strings.ContainsAny(s.Pool, ".*> \t\r\n") || s.Pool == "any") {
+		return Step{}, core.Invalid(stepField(i, "pool"), "must be a worker pool label without spaces, dots, '*' or '>' (at most 63 characters), and not \"any\"")
+	}
+	if s.OnLost == "" {
+		s.OnLost = LostRetry
+	}
+	if !slices.Contains(LostPolicies(), s.OnLost) {
+		return Step{}, core.Invalid(stepField(i, "onLost"), "unknown policy %q; want one of %s", s.OnLost, joinQuoted(LostPolicies()))
+	}
 	return s, nil
 }
 

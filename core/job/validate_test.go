@@ -142,6 +142,9 @@ func TestValidateSpec(t *testing.T) {
 		{"negative threshold", func(s *job.Spec) { s.Steps[1].Strategy.FailureThreshold = -1 }, "steps[1].strategy.failureThreshold", "between 0"},
 		{"batch size and percent", func(s *job.Spec) { s.Steps[1].Strategy.BatchSize = 3 }, "steps[1].strategy.batchPercent", "not both"},
 		{"output twice", func(s *job.Spec) { s.Steps[0].Outputs = []string{"path", "path"} }, "steps[0].outputs", `output "path" is exported twice`},
+		{"pool with dot", func(s *job.Spec) { s.Steps[0].Pool = "zone.a" }, "steps[0].pool", "worker pool label"},
+		{"pool any", func(s *job.Spec) { s.Steps[0].Pool = "any" }, "steps[0].pool", `not "any"`},
+		{"unknown lost policy", func(s *job.Spec) { s.Steps[0].OnLost = "ignore" }, "steps[0].onLost", `unknown policy "ignore"`},
 		{"bad output name", func(s *job.Spec) { s.Steps[0].Outputs = []string{"a.b"} }, "steps[0].outputs", "may not contain '.'"},
 		// templates
 		{"template syntax", func(s *job.Spec) { s.Steps[0].Params = json.RawMessage(`{"command":"x ${{ params.version"}`) }, "steps[0].params.command", "unterminated"},

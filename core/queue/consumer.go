@@ -63,6 +63,9 @@ type Delivery struct {
 	Message TaskMessage
 	// NumDelivered counts this delivery: 1 the first time.
 	NumDelivered int
+	// Seq is the message's sequence number in the stream: every delivery
+	// of one message has the same, a re-published message another.
+	Seq uint64
 
 	msg     jetstream.Msg
 	settled atomic.Bool
@@ -326,6 +329,7 @@ func (c *Consumer) handle(m jetstream.Msg) {
 	d := &Delivery{msg: m, NumDelivered: 1}
 	if md, err := m.Metadata(); err == nil {
 		d.NumDelivered = int(md.NumDelivered)
+		d.Seq = md.Sequence.Stream
 	}
 	if err := json.Unmarshal(m.Data(), &d.Message); err != nil {
 		c.log.Error("undecodable task message, terminating it", "subject", m.Subject(), "err", err)

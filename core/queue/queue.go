@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -174,6 +175,44 @@ func startEmbedded(dataDir string, log *slog.Logger) (*server.Server, error) {
 	return ns, nil
 }
 
+// embeddedConn hands the connection the current embedded server, so that it
+// reconnects to a restarted one (RestartEmbedded).
+type embeddedConn struct{ q *Queue }
+
+func (e embeddedConn) InProcessConn() (net.Conn, error) {
+	e.q.mu.Lock()
+	ns := e.q.ns
+	e.q.mu.Unlock()
+	if ns == nil || !ns.Running() {
+		return nil, errors.New("embedded nats is not running")
+	}
+	return ns.InProcessConn()
+}
+
+// RestartEmbedded stops the embedded server and starts it again on the
+// same store, as a crash and restart of it would; the connection
+// reconnects by itself. It is for recovery drills and fault tests. Messages
+// the store had not synced may be lost: the engine's rescuer publishes
+// again every task the database still has queued.
+func (q *Queue) RestartEmbedded() error {
+	q.mu.Lock()
+	old := q.ns
+	q.mu.Unlock()
+	if old == nil {
+		return errors.New("queue: not embedded")
+	}
+	old.Shutdown()
+	old.WaitForShutdown()
+	ns, err := startEmbedded(q.opts.DataDir, q.log)
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.ns = ns
+	q.mu.Unlock()
+	return nil
+}
+
 func (q *Queue) connect() error {
 	log := q.log
 	natsOpts := []nats.Option{
@@ -194,8 +233,8 @@ func (q *Queue) connect() error {
 		nc  *nats.Conn
 		err error
 	)
-	if q.ns != nil {
-		nc, err = nats.Connect(nats.DefaultURL, append(natsOpts, nats.InProcessServer(q.ns))...)
+	if q.opts.URL == "" {
+		nc, err = nats.Connect(nats.DefaultURL, append(natsOpts, nats.InProcessServer(embeddedConn{q}))...)
 		if err != nil {
 			return fmt.Errorf("connect to embedded nats: %w", err)
 		}
@@ -233,7 +272,7 @@ func (q *Queue) ensureStream(ctx context.Context) error {
 
 // where names the server for error messages, without credentials.
 func (q *Queue) where() string {
-	if q.ns != nil {
+	if q.opts.URL == "" {
 		return "embedded nats"
 	}
 	return "nats at " + RedactURL(q.opts.URL)
@@ -302,9 +341,12 @@ func (q *Queue) drain() {
 }
 
 func (q *Queue) shutdownServer() {
-	if q.ns != nil {
-		q.ns.Shutdown()
-		q.ns.WaitForShutdown()
+	q.mu.Lock()
+	ns := q.ns
+	q.mu.Unlock()
+	if ns != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
 	}
 }
 

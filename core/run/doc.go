@@ -96,7 +96,8 @@
 // chunk on StreamSystem (TruncationMarker) with that chunk's Seq, and every
 // later chunk of that task is dropped, so a reader sees where the log was
 // cut. ReadLogs pages by Seq; DeleteLogsBefore deletes whole logs of tasks
-// that finished before a time, for retention.
+// that finished before a time, for retention: Retention calls it at start
+// and then hourly with "now minus the log_retention setting".
 //
 // # Parameters and secrets
 //

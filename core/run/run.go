@@ -94,9 +94,18 @@ type Run struct {
 	// one fails its task with TaskError. A sealed column (core/secrets) is
 	// the planned way to keep them.
 	SecretParams []string
-	CreatedAt    time.Time
-	StartedAt    *time.Time
-	FinishedAt   *time.Time
+	// Spec is what the run runs, as the job package encodes it
+	// (job.EncodeSpec): the job version's spec, or the one step of an
+	// ad-hoc run. It is stored with the run so that the run never depends on
+	// its job still being there.
+	Spec json.RawMessage
+	// CancelRequestedAt is when someone asked for the run to be canceled;
+	// the engine cancels it from then on, on every replica and after a
+	// restart.
+	CancelRequestedAt *time.Time
+	CreatedAt         time.Time
+	StartedAt         *time.Time
+	FinishedAt        *time.Time
 }
 
 // CheckPriority reports a priority out of range as a *core.ValidationError.
@@ -226,6 +235,9 @@ type StepPatch struct {
 // TaskPatch holds the fields a task transition sets besides its status; nil
 // leaves a field as it is. HeartbeatAt is set to At when At is not zero.
 type TaskPatch struct {
+	// IfAttempt, when not 0, applies the transition only while the task is
+	// at this attempt: a late report of an earlier attempt changes nothing.
+	IfAttempt  int
 	At         time.Time
 	Attempt    *int
 	ExitCode   *int
@@ -321,6 +333,9 @@ type RunStore interface {
 	StepRuns(ctx context.Context, runID string) ([]StepRun, error)
 	// TransitionRun moves a run to "to" only if its status is one of from.
 	TransitionRun(ctx context.Context, id string, from []RunStatus, to RunStatus, p RunPatch) (TransitionResult[RunStatus], error)
+	// RequestCancel records a cancel request on a run that is not final
+	// and has none yet; it reports whether it recorded one.
+	RequestCancel(ctx context.Context, id string, at time.Time) (bool, error)
 	// TransitionStep moves a step run to "to" only if its status is one of from.
 	TransitionStep(ctx context.Context, id string, from []StepStatus, to StepStatus, p StepPatch) (TransitionResult[StepStatus], error)
 }
@@ -328,6 +343,8 @@ type RunStore interface {
 // TaskStore keeps tasks.
 type TaskStore interface {
 	GetTask(ctx context.Context, id string) (Task, error)
+	// GetTasks returns the tasks of ids that exist, in no order.
+	GetTasks(ctx context.Context, ids []string) ([]Task, error)
 	// ListTasks orders by ID, which is creation order.
 	ListTasks(ctx context.Context, f TaskFilter, page core.PageArgs) (core.Page[Task], error)
 	// TransitionTask moves a task to "to" only if its status is one of from.
@@ -347,6 +364,8 @@ type LogStore interface {
 	// AppendLogs stores chunks, ignoring those already stored and enforcing
 	// maxBytesPerTask (see Options).
 	AppendLogs(ctx context.Context, chunks []LogChunk, maxBytesPerTask int64) (AppendResult, error)
+	// LastLogSeq is the largest Seq stored for a task, 0 for none.
+	LastLogSeq(ctx context.Context, taskID string) (int64, error)
 	// ReadLogs returns up to limit chunks of a task with Seq > afterSeq, in
 	// Seq order.
 	ReadLogs(ctx context.Context, taskID string, afterSeq int64, limit int) ([]LogChunk, error)

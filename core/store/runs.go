@@ -33,9 +33,12 @@ type runRow struct {
 	RetryOf      *string
 	Params       string
 	SecretParams string
-	CreatedAt    time.Time `gorm:"autoCreateTime:false"`
-	StartedAt    *time.Time
-	FinishedAt   *time.Time
+	Spec         *string
+	// CancelRequestedAt is written by RequestCancel only.
+	CancelRequestedAt *time.Time `gorm:"->"`
+	CreatedAt         time.Time  `gorm:"autoCreateTime:false"`
+	StartedAt         *time.Time
+	FinishedAt        *time.Time
 }
 
 func (runRow) TableName() string { return "runs" }
@@ -119,7 +122,7 @@ func runFromCore(r run.Run) (runRow, error) {
 		ID: r.ID, ProjectID: r.ProjectID, JobID: nilIfEmpty(r.JobID), JobVersion: r.JobVersion, Name: r.Name,
 		Status: string(r.Status), Priority: r.Priority, TriggerKind: string(r.Trigger.Kind),
 		TriggerActor: r.Trigger.Actor, RetryOf: nilIfEmpty(r.Trigger.RetryOf), Params: params,
-		SecretParams: string(secret), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		SecretParams: string(secret), Spec: nilIfEmpty(string(r.Spec)), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 	}, nil
 }
 
@@ -130,6 +133,10 @@ func (r runRow) toCore() run.Run {
 		Trigger: run.Trigger{Kind: run.TriggerKind(r.TriggerKind), Actor: r.TriggerActor, RetryOf: emptyIfNil(r.RetryOf)},
 		Params:  json.RawMessage(r.Params), CreatedAt: r.CreatedAt.UTC(),
 		StartedAt: utcPtr(r.StartedAt), FinishedAt: utcPtr(r.FinishedAt),
+		CancelRequestedAt: utcPtr(r.CancelRequestedAt),
+	}
+	if r.Spec != nil {
+		out.Spec = json.RawMessage(*r.Spec)
 	}
 	_ = json.Unmarshal([]byte(r.SecretParams), &out.SecretParams) // written by runFromCore
 	return out
@@ -327,8 +334,18 @@ func (s *Store) StepRuns(ctx context.Context, runID string) ([]run.StepRun, erro
 // methods: one UPDATE … WHERE id = ? AND status IN (from). When it matches
 // no row, the status is read back to report it (or NotFound).
 func (s *Store) transition(ctx context.Context, model any, kind, id string, from []string, to string, set map[string]any) (bool, string, error) {
+	return s.transitionWhere(ctx, model, kind, id, from, to, set, "")
+}
+
+// transitionWhere is transition with one more condition (cond and its
+// arguments; none when cond is "").
+func (s *Store) transitionWhere(ctx context.Context, model any, kind, id string, from []string, to string, set map[string]any, cond string, args ...any) (bool, string, error) {
 	set["status"] = to
-	res := s.conn(ctx).Model(model).Where("id = ? AND status IN ?", id, from).Updates(set)
+	q := s.conn(ctx).Model(model).Where("id = ? AND status IN ?", id, from)
+	if cond != "" {
+		q = q.Where(cond, args...)
+	}
+	res := q.Updates(set)
 	if res.Error != nil {
 		return false, "", fmt.Errorf("%s %s → %s: %w", kind, id, to, res.Error)
 	}
@@ -359,6 +376,24 @@ func setTime(set map[string]any, col string, t *time.Time) {
 	}
 }
 
+// RequestCancel implements run.RunStore.
+func (s *Store) RequestCancel(ctx context.Context, id string, at time.Time) (bool, error) {
+	// Table, not Model: the column is read-only on runRow, so that no other
+	// write can clear a request.
+	res := s.conn(ctx).Table("runs").
+		Where("id = ? AND cancel_requested_at IS NULL AND status IN ?", id, []string{string(run.RunQueued), string(run.RunRunning)}).
+		Update("cancel_requested_at", at.UTC())
+	if res.Error != nil {
+		return false, fmt.Errorf("run %s: request cancel: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if _, err := s.GetRun(ctx, id); err != nil {
+			return false, err
+		}
+	}
+	return res.RowsAffected > 0, nil
+}
+
 // TransitionRun implements run.RunStore.
 func (s *Store) TransitionRun(ctx context.Context, id string, from []run.RunStatus, to run.RunStatus, p run.RunPatch) (run.TransitionResult[run.RunStatus], error) {
 	if err := run.CheckTransition(from, to); err != nil {
@@ -384,6 +419,21 @@ func (s *Store) TransitionStep(ctx context.Context, id string, from []run.StepSt
 }
 
 // ---- tasks ----
+
+// GetTasks implements run.TaskStore.
+func (s *Store) GetTasks(ctx context.Context, ids []string) ([]run.Task, error) {
+	var out []run.Task
+	for part := range slices.Chunk(ids, 500) {
+		var rows []taskRow
+		if err := s.conn(ctx).Where("id IN ?", part).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("get tasks: %w", err)
+		}
+		for _, r := range rows {
+			out = append(out, r.toCore())
+		}
+	}
+	return out, nil
+}
 
 // GetTask implements run.TaskStore.
 func (s *Store) GetTask(ctx context.Context, id string) (run.Task, error) {
@@ -446,7 +496,14 @@ func (s *Store) TransitionTask(ctx context.Context, id string, from []run.TaskSt
 	setTime(set, "queued_at", p.QueuedAt)
 	setTime(set, "started_at", p.StartedAt)
 	setTime(set, "finished_at", p.FinishedAt)
-	ok, st, err := s.transition(ctx, &taskRow{}, "task", id, strs(from), string(to), set)
+	var ok bool
+	var st string
+	var err error
+	if p.IfAttempt != 0 {
+		ok, st, err = s.transitionWhere(ctx, &taskRow{}, "task", id, strs(from), string(to), set, "attempt = ?", p.IfAttempt)
+	} else {
+		ok, st, err = s.transition(ctx, &taskRow{}, "task", id, strs(from), string(to), set)
+	}
 	return run.TransitionResult[run.TaskStatus]{Applied: ok, Status: run.TaskStatus(st)}, err
 }
 
@@ -717,6 +774,18 @@ func (s *Store) AppendLogs(ctx context.Context, in []run.LogChunk, maxBytesPerTa
 		return nil
 	})
 	return res, err
+}
+
+// LastLogSeq implements run.LogStore.
+func (s *Store) LastLogSeq(ctx context.Context, taskID string) (int64, error) {
+	var seq *int64
+	if err := s.conn(ctx).Model(&taskLogRow{}).Where("task_id = ?", taskID).Select("MAX(seq)").Scan(&seq).Error; err != nil {
+		return 0, fmt.Errorf("task %s: last log seq: %w", taskID, err)
+	}
+	if seq == nil {
+		return 0, nil
+	}
+	return *seq, nil
 }
 
 // ReadLogs implements run.LogStore. A task without chunks after afterSeq

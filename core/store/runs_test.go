@@ -50,6 +50,7 @@ func fixture(projectID string, created time.Time, hosts ...[]string) (run.Run, [
 		Trigger:      run.Trigger{Kind: run.TriggerManual, Actor: "usr_alice"},
 		Params:       json.RawMessage(`{"version":"1.2.3"}`),
 		SecretParams: []string{"token"},
+		Spec:         json.RawMessage(`{"steps":[{"name":"a"}]}`),
 		CreatedAt:    created,
 	}
 	var steps []run.StepRun
@@ -251,6 +252,44 @@ func TestConditionalTransitions(t *testing.T) {
 		srs, err := s.StepRuns(b.ctx, r.ID)
 		require.NoError(t, err)
 		require.Equal(t, run.Counts{Total: 2, Queued: 1, Succeeded: 1}, srs[0].Counts)
+	})
+}
+
+func TestCancelRequestAndAttemptCondition(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := runSetup(t, s)
+		r, steps, tasks := fixture(b.project, runBase, hostIDs(1))
+		require.NoError(t, s.CreateRun(b.ctx, r, steps, tasks))
+		at := runBase.Add(time.Second)
+
+		ok, err := s.RequestCancel(b.ctx, r.ID, at)
+		require.NoError(t, err)
+		require.True(t, ok)
+		ok, err = s.RequestCancel(b.ctx, r.ID, at.Add(time.Minute))
+		require.NoError(t, err)
+		require.False(t, ok, "the first request stands")
+		got, err := s.GetRun(b.ctx, r.ID)
+		require.NoError(t, err)
+		require.Equal(t, at, *got.CancelRequestedAt)
+		_, err = s.RequestCancel(b.ctx, core.NewID(core.KindRun), at)
+		require.ErrorIs(t, err, core.ErrNotFound)
+
+		// A report of attempt 2 does not move a task at attempt 1.
+		res, err := s.TransitionTask(b.ctx, tasks[0].ID, []run.TaskStatus{run.TaskPending}, run.TaskQueued, run.TaskPatch{IfAttempt: 2})
+		require.NoError(t, err)
+		require.Equal(t, run.TransitionResult[run.TaskStatus]{Applied: false, Status: run.TaskPending}, res)
+		res, err = s.TransitionTask(b.ctx, tasks[0].ID, []run.TaskStatus{run.TaskPending}, run.TaskQueued, run.TaskPatch{IfAttempt: 1})
+		require.NoError(t, err)
+		require.True(t, res.Applied)
+
+		// A final run takes no cancel request.
+		r2, steps2, tasks2 := fixture(b.project, runBase, hostIDs(1))
+		r2.Status = run.RunSucceeded
+		require.NoError(t, s.CreateRun(b.ctx, r2, steps2, tasks2))
+		ok, err = s.RequestCancel(b.ctx, r2.ID, at)
+		require.NoError(t, err)
+		require.False(t, ok)
 	})
 }
 

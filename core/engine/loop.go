@@ -1,0 +1,365 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/queue"
+	"github.com/jobgraph/jobgraph/core/run"
+)
+
+// ---- the run loop ----
+
+func (e *Engine) loop(ar *activeRun) {
+	defer e.wg.Done()
+	ctx := e.ctx
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ar.wake:
+		case <-timer.C:
+		}
+		done, next, err := e.drive(ctx, ar)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			e.log.Warn("run loop", "run", ar.id, "err", err)
+			next = e.o.Now().Add(time.Second) // the database may be back by then
+		}
+		if done {
+			// Workers still stopping (a cancel in flight) find the run final
+			// and their rows canceled: nothing is left for this loop.
+			e.mu.Lock()
+			delete(e.active, ar.id)
+			e.mu.Unlock()
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if next.IsZero() {
+			timer.Reset(time.Hour)
+		} else {
+			timer.Reset(max(time.Millisecond, next.Sub(e.o.Now())))
+		}
+	}
+}
+
+// loaded is a run's state as read from the store.
+type loaded struct {
+	run   run.Run
+	spec  *job.Spec
+	steps []run.StepRun
+	tasks map[string][]run.Task // by step run ID, in ID (host) order
+	byID  map[string]run.Task
+	step  map[string]int // step name → index in spec.Steps
+}
+
+func (e *Engine) load(ctx context.Context, ar *activeRun) (*loaded, error) {
+	r, err := e.o.Store.GetRun(ctx, ar.id)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := e.spec(ctx, ar, r)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := e.o.Store.StepRuns(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded{run: r, spec: spec, steps: steps, tasks: map[string][]run.Task{}, byID: map[string]run.Task{}, step: map[string]int{}}
+	for i, s := range spec.Steps {
+		l.step[s.Name] = i
+	}
+	page := core.PageArgs{First: core.MaxPageSize}
+	for {
+		p, err := e.o.Store.ListTasks(ctx, run.TaskFilter{RunID: r.ID}, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range p.Items {
+			l.tasks[t.StepRunID] = append(l.tasks[t.StepRunID], t)
+			l.byID[t.ID] = t
+		}
+		if !p.HasNext || len(p.Cursors) == 0 {
+			return l, nil
+		}
+		page.After = p.Cursors[len(p.Cursors)-1]
+	}
+}
+
+func (e *Engine) spec(ctx context.Context, ar *activeRun, r run.Run) (*job.Spec, error) {
+	e.mu.Lock()
+	s := ar.spec
+	e.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	var spec job.Spec
+	switch {
+	case len(r.Spec) > 0:
+		var err error
+		if spec, err = job.DecodeSpec(r.Spec); err != nil {
+			return nil, fmt.Errorf("run %s: spec: %w", r.ID, err)
+		}
+	case r.JobID != "": // a run stored before runs kept their spec
+		v, err := e.o.Jobs.GetVersion(ctx, r.JobID, r.JobVersion)
+		if err != nil {
+			return nil, fmt.Errorf("job %s version %d: %w", r.JobID, r.JobVersion, err)
+		}
+		spec = v.Spec
+	default:
+		return nil, fmt.Errorf("run %s has no spec", r.ID)
+	}
+	e.mu.Lock()
+	ar.spec = &spec
+	e.mu.Unlock()
+	return &spec, nil
+}
+
+// drive decides and applies until nothing is left to do now. It reports
+// whether the run is final, and when it wants to be woken at the latest.
+func (e *Engine) drive(ctx context.Context, ar *activeRun) (done bool, next time.Time, err error) {
+	for range maxLoopRounds {
+		l, err := e.load(ctx, ar)
+		if err != nil {
+			return false, time.Time{}, err
+		}
+		if l.run.Status.Final() {
+			return true, time.Time{}, nil
+		}
+		now := e.o.Now().UTC()
+		canceled := l.run.CancelRequestedAt != nil
+		if l.run.Status == run.RunQueued && !canceled {
+			// Admission: no limits yet, a run starts at once.
+			if _, err := e.o.Store.TransitionRun(ctx, l.run.ID, []run.RunStatus{run.RunQueued}, run.RunRunning, run.RunPatch{StartedAt: &now}); err != nil {
+				return false, time.Time{}, err
+			}
+			continue
+		}
+		e.pruneNotes(ar, l)
+		st := e.state(ar, l, canceled)
+		decisions := Decide(st, now)
+		var again bool
+		next = time.Time{}
+		for _, d := range decisions {
+			applied, wait, err := e.apply(ctx, ar, l, d, now)
+			if err != nil {
+				return false, time.Time{}, err
+			}
+			if !wait.IsZero() && (next.IsZero() || wait.Before(next)) {
+				next = wait
+			}
+			if !applied {
+				again = true
+				break
+			}
+			if d.Kind == KindFinishRun {
+				return true, time.Time{}, nil
+			}
+		}
+		if !again && !progress(decisions) {
+			return false, next, nil
+		}
+	}
+	return false, e.o.Now().Add(time.Second), fmt.Errorf("run %s: no steady state after %d rounds", ar.id, maxLoopRounds)
+}
+
+// progress reports whether applying ds may have changed what Decide says.
+func progress(ds []Decision) bool {
+	for _, d := range ds {
+		if d.Kind != KindRetryTask {
+			return true
+		}
+	}
+	return false
+}
+
+// pruneNotes forgets the notes of tasks that are no longer running.
+func (e *Engine) pruneNotes(ar *activeRun, l *loaded) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id := range ar.notes {
+		if t, ok := l.byID[id]; !ok || t.Status != run.TaskRunning {
+			delete(ar.notes, id)
+		}
+	}
+}
+
+// state builds Decide's view of the run.
+func (e *Engine) state(ar *activeRun, l *loaded, canceled bool) State {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := State{Run: RunState{ID: l.run.ID, Status: l.run.Status, Canceled: canceled}}
+	for _, sr := range l.steps {
+		ss := StepState{Name: sr.Name, Index: sr.Index, Status: sr.Status}
+		if i, ok := l.step[sr.Name]; ok {
+			d := l.spec.Steps[i]
+			ss.Needs, ss.Condition, ss.Strategy, ss.Retries, ss.RetryBackoff = d.Needs, d.Condition, d.Strategy, d.Retries, d.RetryBackoff
+		}
+		for _, t := range l.tasks[sr.ID] {
+			ts := TaskState{ID: t.ID, Status: t.Status, Attempt: t.Attempt}
+			if t.FinishedAt != nil {
+				ts.FinishedAt = *t.FinishedAt
+			}
+			if n, ok := ar.notes[t.ID]; ok && t.Status == run.TaskRunning {
+				ts.Status, ts.FinishedAt, ts.Retryable = n.status, n.finished, n.retryable
+			}
+			ss.Tasks = append(ss.Tasks, ts)
+		}
+		s.Steps = append(s.Steps, ss)
+	}
+	return s
+}
+
+// stepSpec is the job's definition of step name.
+func (l *loaded) stepSpec(name string) job.Step {
+	if i, ok := l.step[name]; ok {
+		return l.spec.Steps[i]
+	}
+	return job.Step{Name: name}
+}
+
+func (l *loaded) stepRun(name string) (run.StepRun, bool) {
+	for _, s := range l.steps {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return run.StepRun{}, false
+}
+
+// apply carries out one decision. It reports whether it was applied, and,
+// for a retry not yet due, when it will be.
+func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision, now time.Time) (bool, time.Time, error) {
+	sr, _ := l.stepRun(d.Step)
+	switch d.Kind {
+	case KindStartStep:
+		res, err := e.o.Store.TransitionStep(ctx, sr.ID, []run.StepStatus{run.StepPending}, run.StepRunning, run.StepPatch{StartedAt: &now})
+		return res.Applied, time.Time{}, err
+	case KindSkipStep:
+		res, err := e.o.Store.TransitionStep(ctx, sr.ID, []run.StepStatus{run.StepPending}, run.StepSkipped, run.StepPatch{FinishedAt: &now})
+		return res.Applied, time.Time{}, err
+	case KindFinishStep:
+		if err := e.settleNotes(ctx, ar, l.tasks[sr.ID], now); err != nil {
+			return false, time.Time{}, err
+		}
+		from := []run.StepStatus{run.StepRunning}
+		if d.StepStatus == run.StepCanceled {
+			from = append(from, run.StepPending)
+		}
+		res, err := e.o.Store.TransitionStep(ctx, sr.ID, from, d.StepStatus, run.StepPatch{FinishedAt: &now})
+		return res.Applied, time.Time{}, err
+	case KindFinishRun:
+		var all []run.Task
+		for _, ts := range l.tasks {
+			all = append(all, ts...)
+		}
+		if err := e.settleNotes(ctx, ar, all, now); err != nil {
+			return false, time.Time{}, err
+		}
+		from := []run.RunStatus{run.RunRunning}
+		if d.RunStatus != run.RunSucceeded && d.RunStatus != run.RunTimedOut {
+			from = append(from, run.RunQueued)
+		}
+		res, err := e.o.Store.TransitionRun(ctx, l.run.ID, from, d.RunStatus, run.RunPatch{FinishedAt: &now})
+		if err == nil && res.Applied {
+			e.log.Info("run finished", "run", l.run.ID, "status", d.RunStatus, "reason", d.Reason)
+		}
+		return res.Applied, time.Time{}, err
+	case KindDispatchTasks:
+		all := true
+		for _, id := range d.Tasks {
+			res, err := e.o.Store.TransitionTask(ctx, id, []run.TaskStatus{run.TaskPending}, run.TaskQueued,
+				run.TaskPatch{At: now, QueuedAt: &now})
+			if err != nil {
+				return false, time.Time{}, err
+			}
+			if !res.Applied {
+				all = false
+				continue
+			}
+			e.publish(ctx, l.run, l.stepSpec(d.Step), id, l.byID[id].Attempt)
+		}
+		return all, time.Time{}, nil
+	case KindRetryTask:
+		if now.Before(d.NotBefore) {
+			return true, d.NotBefore, nil
+		}
+		attempt := d.Attempt + 1
+		res, err := e.o.Store.TransitionTask(ctx, d.Task, []run.TaskStatus{run.TaskRunning}, run.TaskQueued,
+			run.TaskPatch{IfAttempt: d.Attempt, At: now, Attempt: &attempt, QueuedAt: &now, WorkerID: ptr("")})
+		if err != nil {
+			return false, time.Time{}, err
+		}
+		e.mu.Lock()
+		delete(ar.notes, d.Task)
+		e.mu.Unlock()
+		if res.Applied {
+			e.log.Info("retrying task", "run", l.run.ID, "task", d.Task, "attempt", attempt)
+			e.publish(ctx, l.run, l.stepSpec(d.Step), d.Task, attempt)
+		}
+		return res.Applied, time.Time{}, nil
+	case KindCancelTasks:
+		all := true
+		msg := string(d.Reason)
+		var stop []string
+		defer func() {
+			if len(stop) > 0 {
+				if err := e.o.Queue.PublishCancel(queue.CancelNotice{Tasks: stop}); err != nil {
+					e.log.Warn("tell workers to stop tasks", "run", l.run.ID, "err", err)
+				}
+			}
+		}()
+		for _, id := range d.Tasks {
+			to, from := run.TaskCanceled, []run.TaskStatus{run.TaskPending, run.TaskQueued, run.TaskRunning}
+			if d.Reason == ReasonDeadline && l.byID[id].Status == run.TaskRunning {
+				to, from = run.TaskTimedOut, []run.TaskStatus{run.TaskRunning}
+			}
+			res, err := e.o.Store.TransitionTask(ctx, id, from, to, run.TaskPatch{At: now, FinishedAt: &now, Error: &msg})
+			if err != nil {
+				return false, time.Time{}, err
+			}
+			if res.Applied && l.byID[id].Status == run.TaskRunning {
+				stop = append(stop, id)
+			}
+			e.mu.Lock()
+			delete(ar.notes, id)
+			e.mu.Unlock()
+			all = all && res.Applied
+		}
+		return all, time.Time{}, nil
+	}
+	return false, time.Time{}, fmt.Errorf("unknown decision %q", d.Kind)
+}
+
+// settleNotes makes the failed attempts of tasks final: no retry came.
+func (e *Engine) settleNotes(ctx context.Context, ar *activeRun, tasks []run.Task, now time.Time) error {
+	for _, t := range tasks {
+		e.mu.Lock()
+		n, ok := ar.notes[t.ID]
+		delete(ar.notes, t.ID)
+		e.mu.Unlock()
+		if !ok || t.Status != run.TaskRunning {
+			continue
+		}
+		if _, err := e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
+			run.TaskPatch{At: now, ExitCode: n.exitCode, Error: &n.err, Outputs: n.outputs, FinishedAt: &n.finished}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,184 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Workers hold no database credentials: they ask the servers to record
+// what they do through requests over core NATS (request-reply, nothing
+// stored in a stream). Every server replica answers in one queue group, so
+// any of them may take a request; the database they share decides.
+//
+//	<prefix>_rpc.<op>     requests, queue group "servers"
+//	<prefix>_rpc.cancel   CancelNotice, to every worker
+//
+// A reply is an envelope: the handler's value, or its error's text. A
+// request that gets no reply (no server up, a timeout) fails with
+// ErrNoServer, and the worker tries again: it keeps its task's lease
+// meanwhile, so a restarting server loses nothing.
+
+// The operations of the worker protocol (protocol.go).
+const (
+	OpClaim  = "claim"
+	OpLogs   = "logs"
+	OpFinish = "finish"
+	OpTouch  = "touch"
+)
+
+const (
+	rpcQueueGroup = "servers"
+	// rpcTimeout bounds one request; handlers get it as their deadline.
+	rpcTimeout = 15 * time.Second
+	// rpcConcurrency bounds the handlers running at once per Serve.
+	rpcConcurrency = 256
+)
+
+// ErrNoServer is returned by Call when no server answered.
+var ErrNoServer = errors.New("queue: no server answered")
+
+// RemoteError is a handler's error as the caller sees it.
+type RemoteError struct{ Msg string }
+
+func (e *RemoteError) Error() string { return "server: " + e.Msg }
+
+type envelope struct {
+	OK    json.RawMessage `json:"ok,omitempty"`
+	Error string          `json:"error,omitempty"`
+}
+
+func (q *Queue) rpcSubject(op string) string { return q.opts.SubjectPrefix + "_rpc." + op }
+
+// Service is a running Serve; Stop ends it.
+type Service struct {
+	sub  *nats.Subscription
+	wg   sync.WaitGroup
+	stop context.CancelFunc
+	once sync.Once
+}
+
+// Stop unsubscribes and waits for the handlers running.
+func (s *Service) Stop() {
+	s.once.Do(func() {
+		_ = s.sub.Unsubscribe()
+		s.stop()
+		s.wg.Wait()
+	})
+}
+
+// Serve answers the requests of operation op with h until ctx is done or
+// Stop is called. Requests are handled concurrently (up to 256 at once).
+func Serve[Req, Resp any](ctx context.Context, q *Queue, op string, h func(context.Context, Req) (Resp, error)) (*Service, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Service{stop: cancel}
+	sem := make(chan struct{}, rpcConcurrency)
+	log := q.log.With("op", op)
+	sub, err := q.nc.QueueSubscribe(q.rpcSubject(op), rpcQueueGroup, func(m *nats.Msg) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer func() { <-sem; s.wg.Done() }()
+			var env envelope
+			var req Req
+			if err := json.Unmarshal(m.Data, &req); err != nil {
+				env.Error = "undecodable request: " + err.Error()
+			} else {
+				hctx, hcancel := context.WithTimeout(ctx, rpcTimeout)
+				resp, err := callHandler(hctx, h, req)
+				hcancel()
+				if err != nil {
+					env.Error = err.Error()
+				} else if env.OK, err = json.Marshal(resp); err != nil {
+					env.Error = "encode reply: " + err.Error()
+				}
+			}
+			data, _ := json.Marshal(env)
+			if err := m.Respond(data); err != nil {
+				log.Warn("reply", "err", err)
+			}
+		}()
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("serve %s on %s: %w", op, q.where(), err)
+	}
+	s.sub = sub
+	go func() { <-ctx.Done(); s.Stop() }()
+	return s, nil
+}
+
+func callHandler[Req, Resp any](ctx context.Context, h func(context.Context, Req) (Resp, error), req Req) (resp Resp, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v", r)
+		}
+	}()
+	return h(ctx, req)
+}
+
+// Call sends req to a server for operation op and decodes its reply. It
+// makes one attempt: ErrNoServer when no server answered in time, a
+// *RemoteError when the server's handler failed.
+func Call[Req, Resp any](ctx context.Context, q *Queue, op string, req Req) (Resp, error) {
+	var zero Resp
+	data, err := json.Marshal(req)
+	if err != nil {
+		return zero, fmt.Errorf("encode %s request: %w", op, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout+5*time.Second)
+	defer cancel()
+	msg, err := q.nc.RequestWithContext(ctx, q.rpcSubject(op), data)
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return zero, ctx.Err()
+		}
+		return zero, fmt.Errorf("%w (%s): %v", ErrNoServer, op, err)
+	}
+	var env envelope
+	if err := json.Unmarshal(msg.Data, &env); err != nil {
+		return zero, fmt.Errorf("decode %s reply: %w", op, err)
+	}
+	if env.Error != "" {
+		return zero, &RemoteError{Msg: env.Error}
+	}
+	var resp Resp
+	if err := json.Unmarshal(env.OK, &resp); err != nil {
+		return zero, fmt.Errorf("decode %s reply: %w", op, err)
+	}
+	return resp, nil
+}
+
+// PublishCancel tells every worker to stop the given tasks. It is best
+// effort: a worker that misses it learns the same from its next touch.
+func (q *Queue) PublishCancel(n CancelNotice) error {
+	data, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	return q.nc.Publish(q.rpcSubject("cancel"), data)
+}
+
+// SubscribeCancel calls f with every CancelNotice until the returned func
+// is called.
+func (q *Queue) SubscribeCancel(f func(CancelNotice)) (unsubscribe func(), err error) {
+	sub, err := q.nc.Subscribe(q.rpcSubject("cancel"), func(m *nats.Msg) {
+		var n CancelNotice
+		if json.Unmarshal(m.Data, &n) == nil {
+			f(n)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to cancel notices on %s: %w", q.where(), err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}

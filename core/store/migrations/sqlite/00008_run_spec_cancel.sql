@@ -1,0 +1,12 @@
+-- Runs keep the spec they run (a job version's, or an ad-hoc action's), so a
+-- run reads the same after its job changes and ad-hoc runs need no job; and
+-- a cancel request is stored, so it survives a restart and reaches every
+-- replica.
+
+-- +goose Up
+ALTER TABLE runs ADD COLUMN spec TEXT NULL;
+ALTER TABLE runs ADD COLUMN cancel_requested_at DATETIME NULL;
+
+-- +goose Down
+ALTER TABLE runs DROP COLUMN cancel_requested_at;
+ALTER TABLE runs DROP COLUMN spec;

@@ -1,0 +1,241 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/jobgraph/jobgraph/core/queue"
+	"github.com/jobgraph/jobgraph/core/run"
+)
+
+// Output travels in batches: every FlushEvery, or sooner once
+// flushLines lines wait, one Logs request carries the lines of every task of
+// the worker, in order, up to maxBatchBytes. A batch the server did not take
+// is sent again, first, so each task's lines arrive in order and — the
+// server ignoring a line it already stored — once.
+const (
+	flushLines    = 500
+	maxBatchBytes = 512 << 10 // well under NATS's default 1 MiB payload
+	maxLineBytes  = 64 << 10
+)
+
+type shipper struct {
+	w    *Worker
+	kick chan struct{}
+
+	mu      sync.Mutex
+	pending []queue.LogLine
+	outs    map[queue.TaskRef]*output
+}
+
+func newShipper(w *Worker) *shipper {
+	return &shipper{w: w, kick: make(chan struct{}, 1), outs: map[queue.TaskRef]*output{}}
+}
+
+func (s *shipper) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run ships until ctx ends.
+func (s *shipper) run(ctx context.Context) {
+	t := time.NewTicker(s.w.o.FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		for s.flush(ctx) {
+		}
+	}
+}
+
+// flush sends one batch and reports whether more is waiting and the batch
+// went through.
+func (s *shipper) flush(ctx context.Context) bool {
+	s.mu.Lock()
+	n, size := 0, 0
+	for n < len(s.pending) && (n == 0 || size+len(s.pending[n].Data) <= maxBatchBytes) {
+		size += len(s.pending[n].Data)
+		n++
+	}
+	batch := s.pending[:n:n]
+	s.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	stop, err := queue.Call[queue.Logs, queue.Stop](ctx, s.w.o.Queue, queue.OpLogs, queue.Logs{Worker: s.w.o.ID, Lines: batch})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.w.log.Warn("ship output", "lines", n, "err", err)
+		}
+		return false
+	}
+	s.mu.Lock()
+	s.pending = s.pending[n:]
+	more := len(s.pending) > 0
+	acked := map[queue.TaskRef]int64{}
+	for _, l := range batch {
+		acked[l.TaskRef] = l.Seq
+	}
+	type ack struct {
+		o   *output
+		seq int64
+	}
+	var acks []ack
+	for ref, seq := range acked {
+		if o, ok := s.outs[ref]; ok {
+			acks = append(acks, ack{o, seq})
+		}
+	}
+	s.mu.Unlock()
+	// Not under s.mu: writers take o.mu, then s.mu.
+	for _, a := range acks {
+		a.o.ack(a.seq)
+	}
+	s.w.stopTasks(stop.Tasks)
+	return more
+}
+
+func (s *shipper) add(l queue.LogLine) {
+	s.mu.Lock()
+	s.pending = append(s.pending, l)
+	full := len(s.pending) >= flushLines
+	s.mu.Unlock()
+	if full {
+		s.wake()
+	}
+}
+
+// open returns the sdk.Output of one attempt, numbering its lines from
+// seqBase+1.
+func (s *shipper) open(ref queue.TaskRef, seqBase int64, redact []string) *output {
+	o := &output{s: s, ref: ref, seq: seqBase, acked: seqBase, outs: map[string]string{}, changed: make(chan struct{})}
+	for _, r := range redact {
+		if r != "" {
+			o.redact = append(o.redact, []byte(r))
+		}
+	}
+	s.mu.Lock()
+	s.outs[ref] = o
+	s.mu.Unlock()
+	return o
+}
+
+// output is the sdk.Output of one attempt: it redacts secrets, splits and
+// numbers the lines and hands them to the shipper.
+type output struct {
+	s      *shipper
+	ref    queue.TaskRef
+	redact [][]byte
+
+	mu      sync.Mutex
+	seq     int64 // last line numbered
+	acked   int64 // last line the server took
+	closed  bool
+	outs    map[string]string
+	changed chan struct{} // closed and replaced when acked moves
+}
+
+func (o *output) Stdout() io.Writer    { return streamWriter{o, run.StreamStdout} }
+func (o *output) Stderr() io.Writer    { return streamWriter{o, run.StreamStderr} }
+func (o *output) Progress(int, string) {}
+
+func (o *output) SetOutput(name, value string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.outs[name] = string(o.redactBytes([]byte(value)))
+}
+
+func (o *output) outputs() map[string]string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.outs) == 0 {
+		return nil
+	}
+	return maps.Clone(o.outs)
+}
+
+func (o *output) redactBytes(p []byte) []byte {
+	for _, s := range o.redact {
+		p = bytes.ReplaceAll(p, s, []byte("[redacted]"))
+	}
+	return p
+}
+
+type streamWriter struct {
+	o      *output
+	stream run.LogStream
+}
+
+func (w streamWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	o := w.o
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return n, nil // a late write after the attempt ended is dropped
+	}
+	data := o.redactBytes(bytes.Clone(p))
+	at := time.Now().UTC()
+	var lines []queue.LogLine
+	for len(data) > 0 {
+		part := data[:min(len(data), maxLineBytes)]
+		data = data[len(part):]
+		o.seq++
+		lines = append(lines, queue.LogLine{TaskRef: o.ref, Seq: o.seq, Stream: w.stream, Data: part, At: at})
+	}
+	// Added under o.mu, so that the lines of one task queue in Seq order.
+	for _, l := range lines {
+		o.s.add(l)
+	}
+	o.mu.Unlock()
+	return n, nil
+}
+
+// ack is called by the shipper when the server took the lines up to seq.
+func (o *output) ack(seq int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if seq > o.acked {
+		o.acked = seq
+		close(o.changed)
+		o.changed = make(chan struct{})
+	}
+}
+
+// close ends the attempt's output and waits until the server took every
+// line, or ctx ends.
+func (o *output) close(ctx context.Context) error {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	defer func() {
+		o.s.mu.Lock()
+		delete(o.s.outs, o.ref)
+		o.s.mu.Unlock()
+	}()
+	for {
+		o.mu.Lock()
+		done, changed := o.acked >= o.seq, o.changed
+		o.mu.Unlock()
+		if done {
+			return nil
+		}
+		o.s.wake()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
