@@ -105,6 +105,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		ShutdownTimeout: 90 * time.Second,
 		LogRetention:    168 * time.Hour,
 		NatsURL:         "nats://10.0.0.5:4222",
+		NatsNamespace:   "jg-test",
 		Workers:         8,
 		WorkerPools:     "any,zone-a",
 	}
@@ -125,6 +126,7 @@ complexity_limit: 50
 shutdown_timeout: 1m30s
 log_retention: 168h
 nats_url: nats://10.0.0.5:4222
+nats_namespace: jg-test
 workers: 8
 worker_pools: any,zone-a
 `)
@@ -149,6 +151,7 @@ worker_pools: any,zone-a
 			"JOBGRAPH_SHUTDOWN_TIMEOUT=90s",
 			"JOBGRAPH_LOG_RETENTION=168h",
 			"JOBGRAPH_NATS_URL=nats://10.0.0.5:4222",
+			"JOBGRAPH_NATS_NAMESPACE=jg-test",
 			"JOBGRAPH_WORKERS=8",
 			"JOBGRAPH_WORKER_POOLS=any,zone-a",
 		})
@@ -171,6 +174,7 @@ worker_pools: any,zone-a
 			"--shutdown-timeout=1m30s",
 			"--log-retention=168h",
 			"--nats-url=nats://10.0.0.5:4222",
+			"--nats-namespace=jg-test",
 			"--workers=8",
 			"--worker-pools=any,zone-a",
 		), []string{"JOBGRAPH_SECRET_KEY=a2V5"})
@@ -475,7 +479,7 @@ func TestAddConfigFlags(t *testing.T) {
 		"plugin-dir": d.PluginDir, "log-level": d.LogLevel, "log-format": d.LogFormat, "graphiql": "true", "introspection": "true",
 		"complexity-limit": strconv.Itoa(d.ComplexityLimit), "shutdown-timeout": "30s",
 		"secure-cookies": "false", "allowed-origins": "", "log-retention": "720h0m0s",
-		"nats-url": "", "workers": "64", "worker-pools": "any",
+		"nats-url": "", "nats-namespace": "jobgraph", "workers": "64", "worker-pools": "any",
 	}
 	for _, key := range configKeys() {
 		if key == "secret_key" {

@@ -80,7 +80,9 @@ func workerCommand(stderr io.Writer, environ []string) *cobra.Command {
 // openQueue connects to nats_url, or starts the embedded NATS in the data
 // directory.
 func openQueue(ctx context.Context, cfg config.Config, log *slog.Logger) (*queue.Queue, error) {
-	return queue.Open(ctx, queue.Options{URL: cfg.NatsURL, DataDir: cfg.DataDir, Logger: log.With("component", "queue")})
+	stream, prefix := cfg.QueueNames()
+	return queue.Open(ctx, queue.Options{URL: cfg.NatsURL, DataDir: cfg.DataDir, Stream: stream, SubjectPrefix: prefix,
+		Logger: log.With("component", "queue")})
 }
 
 // startWorker starts a worker on the plugin host for the configured pools.

@@ -140,6 +140,14 @@ type Config struct {
 	// need a shared, external NATS.
 	NatsURL string `koanf:"nats_url"`
 
+	// NatsNamespace (nats_namespace, JOBGRAPH_NATS_NAMESPACE,
+	// --nats-namespace) keeps this installation's streams and subjects apart
+	// from another's on a shared NATS: the tasks stream is
+	// <NAMESPACE>_TASKS and the subjects start with <namespace>.tasks.
+	// Servers and workers of one installation must agree. Letters, digits,
+	// '-' and '_'. Default "jobgraph".
+	NatsNamespace string `koanf:"nats_namespace"`
+
 	// Workers (workers, JOBGRAPH_WORKERS, --workers) is how many tasks this
 	// process's worker runs at once, per pool. 0 runs no worker here: tasks
 	// wait for `jobgraph worker` processes (which need nats_url). Default 64.
@@ -164,6 +172,7 @@ func Default() Config {
 		ComplexityLimit: 25000,
 		ShutdownTimeout: 30 * time.Second,
 		LogRetention:    30 * 24 * time.Hour,
+		NatsNamespace:   "jobgraph",
 		Workers:         64,
 		WorkerPools:     "any",
 	}
@@ -202,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogRetention < 0 {
 		bad("log_retention", "must not be negative; 0 keeps logs forever (got %s)", c.LogRetention)
+	}
+	if !validNamespace(c.NatsNamespace) {
+		bad("nats_namespace", "must be 1 to 32 letters, digits, '-' or '_' (got %q)", c.NatsNamespace)
 	}
 	if c.Workers < 0 || c.Workers > 100000 {
 		bad("workers", "must be between 0 (no worker in this process) and 100000 (got %d)", c.Workers)
@@ -246,6 +258,23 @@ func (c Config) Origins() []string {
 		}
 	}
 	return out
+}
+
+func validNamespace(ns string) bool {
+	if ns == "" || len(ns) > 32 {
+		return false
+	}
+	for _, r := range ns {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// QueueNames returns the stream name and subject prefix of NatsNamespace.
+func (c Config) QueueNames() (stream, subjectPrefix string) {
+	return strings.ToUpper(c.NatsNamespace) + "_TASKS", c.NatsNamespace + ".tasks"
 }
 
 // Pools returns WorkerPools as queue pool names: "" for "any".
@@ -326,6 +355,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("allowed_origins", c.AllowedOrigins),
 		slog.Duration("log_retention", c.LogRetention),
 		slog.String("nats_url", queue.RedactURL(c.NatsURL)),
+		slog.String("nats_namespace", c.NatsNamespace),
 		slog.Int("workers", c.Workers),
 		slog.String("worker_pools", c.WorkerPools),
 	}

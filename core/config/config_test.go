@@ -77,6 +77,7 @@ func TestValidateErrors(t *testing.T) {
 		{"complexity_limit negative", func(c *Config) { c.ComplexityLimit = -5 }, `complexity_limit: must be at least 1 (got -5)`},
 		{"shutdown_timeout zero", func(c *Config) { c.ShutdownTimeout = 0 }, `shutdown_timeout: must be greater than 0 (got 0s)`},
 		{"shutdown_timeout negative", func(c *Config) { c.ShutdownTimeout = -time.Second }, `shutdown_timeout: must be greater than 0 (got -1s)`},
+		{"namespace with dot", func(c *Config) { c.NatsNamespace = "a.b" }, `nats_namespace: must be 1 to 32 letters, digits, '-' or '_' (got "a.b")`},
 		{"workers negative", func(c *Config) { c.Workers = -1 }, `workers: must be between 0 (no worker in this process) and 100000 (got -1)`},
 		{"worker pool with dot", func(c *Config) { c.WorkerPools = "any,zone.a" }, `worker_pools: "zone.a" is not a pool label (no spaces, dots, '*' or '>'; at most 63 characters)`},
 		{"no worker pool", func(c *Config) { c.WorkerPools = " , " }, `worker_pools: must name at least one pool ("any" for tasks that require none)`},
@@ -107,7 +108,7 @@ func TestValidateReportsAllInFieldOrder(t *testing.T) {
 		require.True(t, ok, l)
 		keys = append(keys, k)
 	}
-	require.Equal(t, []string{"listen", "data_dir", "log_level", "log_format", "complexity_limit", "shutdown_timeout", "log_retention", "workers", "worker_pools"}, keys)
+	require.Equal(t, []string{"listen", "data_dir", "log_level", "log_format", "complexity_limit", "shutdown_timeout", "log_retention", "nats_namespace", "workers", "worker_pools"}, keys)
 	require.Equal(t, err.Error(), c.Validate().Error(), "deterministic")
 }
 
@@ -169,7 +170,7 @@ func TestLogValueHasEveryField(t *testing.T) {
 		Listen: ":1", DataDir: "/d", DB: "sqlite:/x.db", SecretKey: "k", SecretKeyFile: "/k", PluginDir: "/p",
 		LogLevel: "debug", LogFormat: "json", GraphiQL: true, Introspection: false,
 		ComplexityLimit: 7, ShutdownTimeout: 90 * time.Second, SecureCookies: true, AllowedOrigins: "https://a, https://b",
-		LogRetention: 48 * time.Hour, NatsURL: "nats://jg:hunter2@10.0.0.5:4222", Workers: 8, WorkerPools: "any,zone-a",
+		LogRetention: 48 * time.Hour, NatsURL: "nats://jg:hunter2@10.0.0.5:4222", NatsNamespace: "jg2", Workers: 8, WorkerPools: "any,zone-a",
 	}
 	got := map[string]any{}
 	for _, a := range c.LogValue().Group() {
@@ -180,7 +181,7 @@ func TestLogValueHasEveryField(t *testing.T) {
 		"secret_key_file": "/k", "plugin_dir": "/p", "log_level": "debug", "log_format": "json",
 		"graphiql": true, "introspection": false, "complexity_limit": int64(7),
 		"shutdown_timeout": 90 * time.Second, "secure_cookies": true, "allowed_origins": "https://a, https://b",
-		"log_retention": 48 * time.Hour, "nats_url": "nats://jg:xxxxx@10.0.0.5:4222", "workers": int64(8), "worker_pools": "any,zone-a",
+		"log_retention": 48 * time.Hour, "nats_url": "nats://jg:xxxxx@10.0.0.5:4222", "nats_namespace": "jg2", "workers": int64(8), "worker_pools": "any,zone-a",
 	}, got)
 
 	// Every field is there, under its koanf key.
@@ -191,6 +192,6 @@ func TestLogValueHasEveryField(t *testing.T) {
 	}
 
 	require.Equal(t,
-		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s secure_cookies=true allowed_origins="https://a, https://b" log_retention=48h0m0s nats_url="nats://jg:xxxxx@10.0.0.5:4222" workers=8 worker_pools="any,zone-a"}`,
+		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s secure_cookies=true allowed_origins="https://a, https://b" log_retention=48h0m0s nats_url="nats://jg:xxxxx@10.0.0.5:4222" nats_namespace="jg2" workers=8 worker_pools="any,zone-a"}`,
 		c.String())
 }
