@@ -62,6 +62,7 @@ func addWorkerFlags(fs *pflag.FlagSet) {
 	d := config.Default()
 	fs.String("nats-url", d.NatsURL, "carry tasks over the NATS server at `url` (default: embedded, no port opened)")
 	fs.String("nats-namespace", d.NatsNamespace, "keep this installation's NATS stream and subjects under `name` (on a shared NATS)")
+	fs.Duration("worker-timeout", d.WorkerTimeout, "take the tasks of a worker silent this long for lost")
 	fs.Int("workers", d.Workers, "run up to `n` tasks at once per pool in this process (0: no worker here)")
 	fs.String("worker-pools", d.WorkerPools, "comma-separated pool `labels` whose tasks this process runs (\"any\": tasks that require no pool)")
 }

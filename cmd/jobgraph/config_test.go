@@ -106,6 +106,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		LogRetention:    168 * time.Hour,
 		NatsURL:         "nats://10.0.0.5:4222",
 		NatsNamespace:   "jg-test",
+		WorkerTimeout:   12 * time.Second,
 		Workers:         8,
 		WorkerPools:     "any,zone-a",
 	}
@@ -127,6 +128,7 @@ shutdown_timeout: 1m30s
 log_retention: 168h
 nats_url: nats://10.0.0.5:4222
 nats_namespace: jg-test
+worker_timeout: 12s
 workers: 8
 worker_pools: any,zone-a
 `)
@@ -152,6 +154,7 @@ worker_pools: any,zone-a
 			"JOBGRAPH_LOG_RETENTION=168h",
 			"JOBGRAPH_NATS_URL=nats://10.0.0.5:4222",
 			"JOBGRAPH_NATS_NAMESPACE=jg-test",
+			"JOBGRAPH_WORKER_TIMEOUT=12s",
 			"JOBGRAPH_WORKERS=8",
 			"JOBGRAPH_WORKER_POOLS=any,zone-a",
 		})
@@ -175,6 +178,7 @@ worker_pools: any,zone-a
 			"--log-retention=168h",
 			"--nats-url=nats://10.0.0.5:4222",
 			"--nats-namespace=jg-test",
+			"--worker-timeout=12s",
 			"--workers=8",
 			"--worker-pools=any,zone-a",
 		), []string{"JOBGRAPH_SECRET_KEY=a2V5"})
@@ -479,7 +483,7 @@ func TestAddConfigFlags(t *testing.T) {
 		"plugin-dir": d.PluginDir, "log-level": d.LogLevel, "log-format": d.LogFormat, "graphiql": "true", "introspection": "true",
 		"complexity-limit": strconv.Itoa(d.ComplexityLimit), "shutdown-timeout": "30s",
 		"secure-cookies": "false", "allowed-origins": "", "log-retention": "720h0m0s",
-		"nats-url": "", "nats-namespace": "jobgraph", "workers": "64", "worker-pools": "any",
+		"nats-url": "", "nats-namespace": "jobgraph", "worker-timeout": "30s", "workers": "64", "worker-pools": "any",
 	}
 	for _, key := range configKeys() {
 		if key == "secret_key" {

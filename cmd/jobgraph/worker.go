@@ -82,12 +82,13 @@ func workerCommand(stderr io.Writer, environ []string) *cobra.Command {
 func openQueue(ctx context.Context, cfg config.Config, log *slog.Logger) (*queue.Queue, error) {
 	stream, prefix := cfg.QueueNames()
 	return queue.Open(ctx, queue.Options{URL: cfg.NatsURL, DataDir: cfg.DataDir, Stream: stream, SubjectPrefix: prefix,
-		Logger: log.With("component", "queue")})
+		AckWait: cfg.WorkerTimeout, Logger: log.With("component", "queue")})
 }
 
 // startWorker starts a worker on the plugin host for the configured pools.
 func startWorker(ctx context.Context, cfg config.Config, q *queue.Queue, plugins *host.Host, log *slog.Logger) (*worker.Worker, error) {
-	w, err := worker.New(worker.Options{Queue: q, Executors: plugins, Pools: cfg.Pools(), Slots: cfg.Workers, Logger: log.With("component", "worker")})
+	w, err := worker.New(worker.Options{Queue: q, Executors: plugins, Pools: cfg.Pools(), Slots: cfg.Workers,
+		TouchEvery: cfg.WorkerTimeout / 6, Logger: log.With("component", "worker")})
 	if err != nil {
 		return nil, err
 	}

@@ -148,6 +148,14 @@ type Config struct {
 	// '-' and '_'. Default "jobgraph".
 	NatsNamespace string `koanf:"nats_namespace"`
 
+	// WorkerTimeout (worker_timeout, JOBGRAPH_WORKER_TIMEOUT,
+	// --worker-timeout) is how long a worker may go silent before the tasks
+	// it runs are taken for lost: their queue messages go to another worker
+	// after it, and the servers' rescuer loses a running task after twice
+	// it. Workers report every sixth of it. Servers and workers should
+	// agree. At least 1s. Default 30s.
+	WorkerTimeout time.Duration `koanf:"worker_timeout"`
+
 	// Workers (workers, JOBGRAPH_WORKERS, --workers) is how many tasks this
 	// process's worker runs at once, per pool. 0 runs no worker here: tasks
 	// wait for `jobgraph worker` processes (which need nats_url). Default 64.
@@ -173,6 +181,7 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		LogRetention:    30 * 24 * time.Hour,
 		NatsNamespace:   "jobgraph",
+		WorkerTimeout:   30 * time.Second,
 		Workers:         64,
 		WorkerPools:     "any",
 	}
@@ -214,6 +223,9 @@ func (c Config) Validate() error {
 	}
 	if !validNamespace(c.NatsNamespace) {
 		bad("nats_namespace", "must be 1 to 32 letters, digits, '-' or '_' (got %q)", c.NatsNamespace)
+	}
+	if c.WorkerTimeout < time.Second {
+		bad("worker_timeout", "must be at least 1s (got %s)", c.WorkerTimeout)
 	}
 	if c.Workers < 0 || c.Workers > 100000 {
 		bad("workers", "must be between 0 (no worker in this process) and 100000 (got %d)", c.Workers)
@@ -356,6 +368,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("log_retention", c.LogRetention),
 		slog.String("nats_url", queue.RedactURL(c.NatsURL)),
 		slog.String("nats_namespace", c.NatsNamespace),
+		slog.Duration("worker_timeout", c.WorkerTimeout),
 		slog.Int("workers", c.Workers),
 		slog.String("worker_pools", c.WorkerPools),
 	}
