@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -58,7 +59,7 @@ import (
 //	projectRead    node, project, host, hosts, hostGroup, hostGroups,
 //	               selectorPreview, credential, credentials (the read
 //	               permissions every built-in role holds)
-//	projectRun     runJob, cancelRun (JOB_RUN: owners and operators)
+//	projectRun     runJob, adHocRun, retryRun, cancelRun (JOB_RUN: owners and operators)
 //	projectWrite   updateProject, deleteProject, create/update/delete of
 //	               hosts, host groups and credentials, grantRole, revokeRole
 //	               (permissions only the owner role holds)
@@ -276,6 +277,17 @@ func authzRows() []authzRow {
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
 				return map[string]any{"in": map[string]any{"jobId": fx.newJob(t)}}
 			}},
+		{field: "Mutation.adHocRun", level: levelProjectRun,
+			query: `mutation($in: AdHocRunInput!) { adHocRun(input: $in) { run { id status } } }`,
+			vars: func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"projectId": fx.p, "executor": "local", "action": "command",
+					"params": map[string]any{"command": "echo hi"}, "targets": map[string]any{"selector": "env=prod"}}}
+			}},
+		{field: "Mutation.retryRun", level: levelProjectRun,
+			query: `mutation($id: ID!) { retryRun(input: {runId: $id}) { run { id retryOf } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newFinalRun(t)}
+			}},
 		{field: "Mutation.cancelRun", level: levelProjectRun,
 			query: `mutation($id: ID!) { cancelRun(input: {id: $id}) { run { id } } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
@@ -460,6 +472,17 @@ func (fx *authzFixture) newRun(t *testing.T) string {
 	r, err := fx.b.runs.RunJob(context.Background(), engine.RunJobRequest{JobID: fx.newJob(t), Actor: "test"})
 	require.NoError(t, err)
 	return r.ID
+}
+
+// newFinalRun is newRun, once the run has ended.
+func (fx *authzFixture) newFinalRun(t *testing.T) string {
+	t.Helper()
+	id := fx.newRun(t)
+	require.Eventually(t, func() bool {
+		r, err := fx.b.runs.GetRun(context.Background(), id)
+		return err == nil && r.Status.Final()
+	}, 30*time.Second, 10*time.Millisecond)
+	return id
 }
 
 // newTask returns the ID of the task of a fresh run in P.

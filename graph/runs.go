@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/engine"
+	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/graph/model"
 )
@@ -16,6 +18,8 @@ import (
 // Runs is what the API uses of the engine; *core/engine.Engine is it.
 type Runs interface {
 	RunJob(ctx context.Context, req engine.RunJobRequest) (run.Run, error)
+	AdHocRun(ctx context.Context, req engine.AdHocRequest) (run.Run, error)
+	RetryRun(ctx context.Context, req engine.RetryRunRequest) (run.Run, error)
 	CancelRun(ctx context.Context, id string) (run.Run, error)
 	GetRun(ctx context.Context, id string) (run.Run, error)
 	ListRuns(ctx context.Context, f run.Filter, page core.PageArgs) (core.Page[run.Run], error)
@@ -45,7 +49,7 @@ func toModelRun(x run.Run) *model.Run {
 	return &model.Run{
 		ID: x.ID, ProjectID: x.ProjectID, JobID: optional(x.JobID), JobVersion: x.JobVersion, Name: x.Name,
 		Status: model.RunStatus(strings.ToUpper(string(x.Status))), Priority: x.Priority,
-		TriggerKind: string(x.Trigger.Kind), TriggeredBy: x.Trigger.Actor, Params: params, SecretParams: nonNil(x.SecretParams),
+		TriggerKind: string(x.Trigger.Kind), TriggeredBy: x.Trigger.Actor, RetryOf: optional(x.Trigger.RetryOf), Params: params, SecretParams: nonNil(x.SecretParams),
 		CreatedAt: x.CreatedAt, StartedAt: x.StartedAt, FinishedAt: x.FinishedAt,
 	}
 }
@@ -107,5 +111,49 @@ func fromModelRunFilter(projectID string, f *model.RunFilter) run.Filter {
 		out.Statuses = append(out.Statuses, run.RunStatus(strings.ToLower(string(s))))
 	}
 	out.JobID = deref(f.JobID)
+	out.TriggerKind = run.TriggerKind(deref(f.TriggerKind))
+	out.HostID = deref(f.HostID)
+	if f.CreatedAfter != nil {
+		out.CreatedAfter = *f.CreatedAfter
+	}
+	if f.CreatedBefore != nil {
+		out.CreatedBefore = *f.CreatedBefore
+	}
 	return out
+}
+
+// jsonObject encodes an optional JSON object argument (nil stays nil).
+func jsonObject(field string, m map[string]any) (json.RawMessage, error) {
+	if m == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, core.Invalid(field, "must be a JSON object")
+	}
+	return b, nil
+}
+
+// fromModelAdHoc converts an adHocRun input to the engine's request.
+func fromModelAdHoc(in model.AdHocRunInput) (engine.AdHocRequest, error) {
+	params, err := jsonObject("params", in.Params)
+	if err != nil {
+		return engine.AdHocRequest{}, err
+	}
+	req := engine.AdHocRequest{ProjectID: in.ProjectID, Executor: in.Executor, Action: in.Action, Params: params,
+		Pool: deref(in.Pool), Priority: deref(in.Priority)}
+	if in.Targets != nil {
+		req.Targets = job.Targets{Hosts: in.Targets.Hosts, Groups: in.Targets.Groups, Selector: deref(in.Targets.Selector)}
+	}
+	if s := in.Strategy; s != nil {
+		req.Strategy = job.Strategy{MaxParallel: deref(s.MaxParallel), BatchSize: deref(s.BatchSize), BatchPercent: deref(s.BatchPercent),
+			FailureThreshold: deref(s.FailureThreshold), FailurePercent: deref(s.FailurePercent), ContinueOnError: deref(s.ContinueOnError)}
+	}
+	if t := deref(in.TimeoutSeconds); t != 0 {
+		if t < 0 || t > int(job.MaxTimeout/time.Second) {
+			return engine.AdHocRequest{}, core.Invalid("timeoutSeconds", "must be between 0 and %d", int(job.MaxTimeout/time.Second))
+		}
+		req.Timeout = time.Duration(t) * time.Second
+	}
+	return req, nil
 }

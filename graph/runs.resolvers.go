@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/engine"
@@ -17,11 +16,9 @@ func (r *mutationResolver) RunJob(ctx context.Context, input model.RunJobInput) 
 	if err != nil {
 		return nil, err
 	}
-	var params json.RawMessage
-	if input.Params != nil {
-		if params, err = json.Marshal(input.Params); err != nil {
-			return nil, core.Invalid("params", "must be a JSON object")
-		}
+	params, err := jsonObject("params", input.Params)
+	if err != nil {
+		return nil, err
 	}
 	x, err := e.RunJob(ctx, engine.RunJobRequest{
 		JobID: input.JobID, Params: params, Priority: deref(input.Priority), Actor: callerFrom(ctx).principal.Actor(),
@@ -30,6 +27,42 @@ func (r *mutationResolver) RunJob(ctx context.Context, input model.RunJobInput) 
 		return nil, err
 	}
 	return &model.RunJobPayload{Run: toModelRun(x)}, nil
+}
+
+// AdHocRun is the resolver for the adHocRun field.
+func (r *mutationResolver) AdHocRun(ctx context.Context, input model.AdHocRunInput) (*model.AdHocRunPayload, error) {
+	e, err := r.engine()
+	if err != nil {
+		return nil, err
+	}
+	req, err := fromModelAdHoc(input)
+	if err != nil {
+		return nil, err
+	}
+	req.Actor = callerFrom(ctx).principal.Actor()
+	x, err := e.AdHocRun(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AdHocRunPayload{Run: toModelRun(x)}, nil
+}
+
+// RetryRun is the resolver for the retryRun field.
+func (r *mutationResolver) RetryRun(ctx context.Context, input model.RetryRunInput) (*model.RetryRunPayload, error) {
+	e, err := r.engine()
+	if err != nil {
+		return nil, err
+	}
+	params, err := jsonObject("params", input.Params)
+	if err != nil {
+		return nil, err
+	}
+	x, err := e.RetryRun(ctx, engine.RetryRunRequest{RunID: input.RunID, FailedOnly: deref(input.FailedOnly), Params: params,
+		Priority: input.Priority, Actor: callerFrom(ctx).principal.Actor()})
+	if err != nil {
+		return nil, err
+	}
+	return &model.RetryRunPayload{Run: toModelRun(x)}, nil
 }
 
 // CancelRun is the resolver for the cancelRun field.

@@ -457,6 +457,13 @@ func (e *Engine) render(ctx context.Context, ar *activeRun, r run.Run, spec *job
 		if err != nil {
 			return nil, nil, err
 		}
+		if len(p.Items) == 0 && r.Trigger.RetryOf != "" {
+			// A step a re-run of failed hosts did not run again: its
+			// outputs are the original run's.
+			if p, err = e.originalTasks(ctx, r.Trigger.RetryOf, sr.Name); err != nil {
+				return nil, nil, err
+			}
+		}
 		outs := map[string]any{}
 		for _, x := range p.Items {
 			for k, val := range x.Outputs {
@@ -472,4 +479,33 @@ func (e *Engine) render(ctx context.Context, ar *activeRun, r run.Run, spec *job
 		params = json.RawMessage(`{}`)
 	}
 	return template.Render(params, v)
+}
+
+// originalTasks returns the tasks of step name in run runID (the run a
+// retry re-runs), following its own RetryOf while the step has none.
+func (e *Engine) originalTasks(ctx context.Context, runID, name string) (core.Page[run.Task], error) {
+	for range 100 { // a chain of retries, bounded
+		r, err := e.o.Store.GetRun(ctx, runID)
+		if err != nil {
+			return core.Page[run.Task]{}, err
+		}
+		steps, err := e.o.Store.StepRuns(ctx, r.ID)
+		if err != nil {
+			return core.Page[run.Task]{}, err
+		}
+		for _, sr := range steps {
+			if sr.Name != name {
+				continue
+			}
+			p, err := e.o.Store.ListTasks(ctx, run.TaskFilter{RunID: r.ID, StepRunID: sr.ID}, core.PageArgs{First: core.MaxPageSize})
+			if err != nil || len(p.Items) > 0 || r.Trigger.RetryOf == "" {
+				return p, err
+			}
+		}
+		if r.Trigger.RetryOf == "" {
+			break
+		}
+		runID = r.Trigger.RetryOf
+	}
+	return core.Page[run.Task]{}, nil
 }

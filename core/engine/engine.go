@@ -56,6 +56,8 @@ type Options struct {
 	Store     run.Store
 	Jobs      Jobs
 	Inventory Inventory
+	// Schemas checks the action and parameters of ad-hoc runs.
+	Schemas job.ActionSchemas
 	// Queue carries ready tasks to the workers and their reports back.
 	Queue  *queue.Queue
 	Logger *slog.Logger
@@ -265,21 +267,31 @@ func (e *Engine) RunJob(ctx context.Context, req RunJobRequest) (run.Run, error)
 		r.SecretParams = append(r.SecretParams, k)
 	}
 	slices.Sort(r.SecretParams)
-	if r.Spec, err = job.EncodeSpec(j.Spec); err != nil {
+	return e.create(ctx, r, j.Spec, secrets, func(i int, st job.Step) ([]inventory.Host, error) {
+		return e.resolveTargets(ctx, j.ProjectID, i, st.Targets, values)
+	})
+}
+
+// create stores run r of spec, with one step run per step and one task
+// per host that hosts gives for it, all or nothing, and starts it once the
+// caller's transaction commits.
+func (e *Engine) create(ctx context.Context, r run.Run, spec job.Spec, secrets map[string]string, hosts func(i int, st job.Step) ([]inventory.Host, error)) (run.Run, error) {
+	var err error
+	if r.Spec, err = job.EncodeSpec(spec); err != nil {
 		return run.Run{}, err
 	}
 	var steps []run.StepRun
 	var tasks []run.Task
-	for i, st := range j.Spec.Steps {
-		hosts, err := e.resolveTargets(ctx, j.ProjectID, i, st.Targets, values)
+	for i, st := range spec.Steps {
+		hs, err := hosts(i, st)
 		if err != nil {
 			return run.Run{}, err
 		}
 		sr := run.StepRun{ID: core.NewID(core.KindStepRun), RunID: r.ID, Name: st.Name, Index: i, Status: run.StepPending}
 		steps = append(steps, sr)
-		for _, h := range hosts {
+		for _, h := range hs {
 			tasks = append(tasks, run.Task{ID: core.NewID(core.KindTask), RunID: r.ID, StepRunID: sr.ID,
-				HostID: h.ID, HostName: h.Name, Status: run.TaskPending, Attempt: 1, CreatedAt: now})
+				HostID: h.ID, HostName: h.Name, Status: run.TaskPending, Attempt: 1, CreatedAt: r.CreatedAt})
 		}
 	}
 	if err := e.o.Store.CreateRun(ctx, r, steps, tasks); err != nil {

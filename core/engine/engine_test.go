@@ -33,6 +33,7 @@ import (
 //	emit   prints "emit on HOST", exports token=tok-HOST
 //	echo   prints its "msg" parameter
 //	fail   prints "failing" and exits 3
+//	failfirst  prints "msg"; fails on its "host" the first time it runs there
 //	flaky  prints "attempt N"; attempt 1 fails with a retryable error
 //	block  waits until canceled
 //	blockonce  blocks like block on attempt 1, succeeds after
@@ -41,11 +42,12 @@ type fakeExecutors struct {
 	rendered map[string][]string // action → rendered params, in call order
 	running  map[string]int
 	peak     map[string]int
+	runs     map[string]int // failfirst calls by host
 	blocked  chan string
 }
 
 func newFake() *fakeExecutors {
-	return &fakeExecutors{rendered: map[string][]string{}, running: map[string]int{}, peak: map[string]int{}, blocked: make(chan string, 16)}
+	return &fakeExecutors{rendered: map[string][]string{}, running: map[string]int{}, peak: map[string]int{}, runs: map[string]int{}, blocked: make(chan string, 16)}
 }
 
 func (f *fakeExecutors) Execute(ctx context.Context, name string, task sdk.Task, out sdk.Output) (sdk.Result, error) {
@@ -80,6 +82,20 @@ func (f *fakeExecutors) Execute(ctx context.Context, name string, task sdk.Task,
 	case "fail":
 		fmt.Fprintln(out.Stderr(), "failing")
 		return sdk.Exited(3), nil
+	case "failfirst":
+		var q struct {
+			Host string `json:"host"`
+		}
+		_ = json.Unmarshal(task.Params, &q)
+		f.mu.Lock()
+		f.runs[task.Target.Name]++
+		first := f.runs[task.Target.Name] == 1
+		f.mu.Unlock()
+		fmt.Fprintln(out.Stdout(), p.Msg)
+		if first && q.Host == task.Target.Name {
+			return sdk.Exited(1), nil
+		}
+		return sdk.Succeeded(), nil
 	case "flaky":
 		fmt.Fprintf(out.Stdout(), "attempt %d\n", task.Attempt)
 		if task.Attempt == 1 {
@@ -162,7 +178,7 @@ func testLogger() *slog.Logger {
 // engine starts an engine over the bundle's store and queue.
 func (b *bundle) engine(t *testing.T) *engine.Engine {
 	t.Helper()
-	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Queue: b.q, StaleAfter: 3 * time.Second, Logger: testLogger()})
+	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Schemas: anySchemas{}, Queue: b.q, StaleAfter: 3 * time.Second, Logger: testLogger()})
 	require.NoError(t, e.Start(context.Background()))
 	<-e.Started()
 	t.Cleanup(e.Stop)
@@ -439,5 +455,89 @@ func TestRestartResumesRuns(t *testing.T) {
 		task = b.tasks(t, r2.ID)["a"][0]
 		require.Equal(t, run.TaskLost, task.Status)
 		require.Equal(t, 1, task.Attempt)
+	})
+}
+
+func TestAdHocRun(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		ctx := context.Background()
+		r, err := b.e.AdHocRun(ctx, engine.AdHocRequest{ProjectID: b.p, Executor: "fake", Action: "echo",
+			Params: json.RawMessage(`{"msg":"hello from ad hoc"}`), Targets: job.Targets{Selector: "role=web"}, Actor: "usr_x"})
+		require.NoError(t, err)
+		require.Empty(t, r.JobID)
+		require.Equal(t, "fake echo", r.Name)
+		r = b.wait(t, r.ID)
+		require.Equal(t, run.RunSucceeded, r.Status)
+		tasks := b.tasks(t, r.ID)[engine.AdHocStep]
+		require.Len(t, tasks, 3)
+		logs, err := b.e.ReadLogs(ctx, tasks[0].ID, 0, 10)
+		require.NoError(t, err)
+		require.Len(t, logs, 1)
+		require.Equal(t, "hello from ad hoc\n", string(logs[0].Data))
+
+		var ve *core.ValidationError
+		for _, c := range []struct {
+			req   engine.AdHocRequest
+			field string
+		}{
+			{engine.AdHocRequest{ProjectID: b.p, Executor: "nope", Action: "echo", Targets: job.Targets{Selector: "role=web"}}, "executor"},
+			{engine.AdHocRequest{ProjectID: b.p, Executor: "fake", Action: "echo", Targets: job.Targets{Selector: "role=db"}}, "targets"},
+			{engine.AdHocRequest{ProjectID: b.p, Executor: "fake", Action: "echo"}, "targets"},
+			{engine.AdHocRequest{ProjectID: b.p, Executor: "fake", Action: "echo", Params: json.RawMessage(`{"msg":"${{ params.x }}"}`),
+				Targets: job.Targets{Selector: "role=web"}}, "params.msg"},
+			{engine.AdHocRequest{ProjectID: b.p, Executor: "fake", Action: "echo", Targets: job.Targets{Selector: "role=web"}, Priority: 101}, "priority"},
+			{engine.AdHocRequest{ProjectID: "prj_nope", Executor: "fake", Action: "echo", Targets: job.Targets{Selector: "role=web"}}, "projectId"},
+		} {
+			_, err := b.e.AdHocRun(ctx, c.req)
+			require.ErrorAs(t, err, &ve, c.field)
+			require.Equal(t, c.field, ve.Field)
+		}
+		p, err := s.ListRuns(ctx, run.Filter{}, core.PageArgs{First: 10})
+		require.NoError(t, err)
+		require.Len(t, p.Items, 1, "nothing half-created")
+	})
+}
+
+// TestRetryFailedHosts re-runs only the host that failed; the step it
+// does not run again succeeds at once, and its outputs come from the
+// original run.
+func TestRetryFailedHosts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		ctx := context.Background()
+		a := step("a", "emit", `{}`, job.Targets{Selector: "role=web"})
+		a.Outputs = []string{"token"}
+		jobID := b.job(t, a, step("b", "failfirst", `{"host":"web2","msg":"got ${{ steps.a.outputs.token }}"}`, job.Targets{Selector: "role=web"}, "a"))
+		orig, err := b.e.RunJob(ctx, engine.RunJobRequest{JobID: jobID})
+		require.NoError(t, err)
+		orig = b.wait(t, orig.ID)
+		require.Equal(t, run.RunFailed, orig.Status)
+
+		_, err = b.e.RetryRun(ctx, engine.RetryRunRequest{RunID: orig.ID, FailedOnly: true, Params: json.RawMessage(`{"env":"x"}`)})
+		var ve *core.ValidationError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "params.env", ve.Field)
+
+		r, err := b.e.RetryRun(ctx, engine.RetryRunRequest{RunID: orig.ID, FailedOnly: true, Actor: "usr_x"})
+		require.NoError(t, err)
+		require.Equal(t, run.Trigger{Kind: run.TriggerRetry, Actor: "usr_x", RetryOf: orig.ID}, r.Trigger)
+		r = b.wait(t, r.ID)
+		require.Equal(t, run.RunSucceeded, r.Status)
+		tasks := b.tasks(t, r.ID)
+		require.Empty(t, tasks["a"])
+		require.Len(t, tasks["b"], 1)
+		require.Equal(t, "web2", tasks["b"][0].HostName)
+		logs, err := b.e.ReadLogs(ctx, tasks["b"][0].ID, 0, 10)
+		require.NoError(t, err)
+		require.Equal(t, "got tok-web2\n", string(logs[0].Data), "the output of a step not run again is the original's")
+
+		_, err = b.e.RetryRun(ctx, engine.RetryRunRequest{RunID: r.ID, FailedOnly: true})
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "failedOnly", ve.Field)
+		all, err := b.e.RetryRun(ctx, engine.RetryRunRequest{RunID: r.ID})
+		require.NoError(t, err)
+		require.Equal(t, run.RunSucceeded, b.wait(t, all.ID).Status)
+		require.Len(t, b.tasks(t, all.ID)["b"], 1, "a full re-run of a re-run runs what that run had")
 	})
 }

@@ -32,6 +32,17 @@ func (e *Engine) ListRuns(ctx context.Context, f run.Filter, page core.PageArgs)
 			return core.Page[run.Run]{}, err
 		}
 	}
+	if f.TriggerKind != "" && !f.TriggerKind.Valid() {
+		return core.Page[run.Run]{}, core.Invalid("filter.triggerKind", "unknown trigger %q", f.TriggerKind)
+	}
+	if f.HostID != "" {
+		if err := core.CheckID("filter.hostId", core.KindHost, f.HostID); err != nil {
+			return core.Page[run.Run]{}, err
+		}
+	}
+	if !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero() && !f.CreatedAfter.Before(f.CreatedBefore) {
+		return core.Page[run.Run]{}, core.Invalid("filter.createdBefore", "must be after createdAfter")
+	}
 	return e.o.Store.ListRuns(ctx, f, page)
 }
 

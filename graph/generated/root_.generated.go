@@ -52,6 +52,10 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AdHocRunPayload struct {
+		Run func(childComplexity int) int
+	}
+
 	AdminPayload struct {
 		User func(childComplexity int) int
 	}
@@ -341,6 +345,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AdHocRun         func(childComplexity int, input model.AdHocRunInput) int
 		CancelRun        func(childComplexity int, input model.CancelRunInput) int
 		ChangePassword   func(childComplexity int, input model.ChangePasswordInput) int
 		CreateAPIToken   func(childComplexity int, input model.CreateAPITokenInput) int
@@ -361,6 +366,7 @@ type ComplexityRoot struct {
 		ImportJob        func(childComplexity int, input model.ImportJobInput) int
 		Login            func(childComplexity int, input model.LoginInput) int
 		Logout           func(childComplexity int) int
+		RetryRun         func(childComplexity int, input model.RetryRunInput) int
 		RevokeAPIToken   func(childComplexity int, input model.RevokeAPITokenInput) int
 		RevokeAdmin      func(childComplexity int, input model.AdminInput) int
 		RevokeRole       func(childComplexity int, input model.RoleGrantInput) int
@@ -428,6 +434,10 @@ type ComplexityRoot struct {
 		Viewer          func(childComplexity int) int
 	}
 
+	RetryRunPayload struct {
+		Run func(childComplexity int) int
+	}
+
 	RevokeApiTokenPayload struct {
 		Token func(childComplexity int) int
 	}
@@ -459,6 +469,7 @@ type ComplexityRoot struct {
 		Params       func(childComplexity int) int
 		Priority     func(childComplexity int) int
 		Project      func(childComplexity int) int
+		RetryOf      func(childComplexity int) int
 		SecretParams func(childComplexity int) int
 		StartedAt    func(childComplexity int) int
 		Status       func(childComplexity int) int
@@ -606,6 +617,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AdHocRunPayload.run":
+		if e.ComplexityRoot.AdHocRunPayload.Run == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdHocRunPayload.Run(childComplexity), true
 
 	case "AdminPayload.user":
 		if e.ComplexityRoot.AdminPayload.User == nil {
@@ -1568,6 +1586,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LogoutPayload.Ok(childComplexity), true
 
+	case "Mutation.adHocRun":
+		if e.ComplexityRoot.Mutation.AdHocRun == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adHocRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdHocRun(childComplexity, args["input"].(model.AdHocRunInput)), true
 	case "Mutation.cancelRun":
 		if e.ComplexityRoot.Mutation.CancelRun == nil {
 			break
@@ -1783,6 +1812,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.retryRun":
+		if e.ComplexityRoot.Mutation.RetryRun == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryRun(childComplexity, args["input"].(model.RetryRunInput)), true
 	case "Mutation.revokeApiToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2250,6 +2290,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "RetryRunPayload.run":
+		if e.ComplexityRoot.RetryRunPayload.Run == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetryRunPayload.Run(childComplexity), true
+
 	case "RevokeApiTokenPayload.token":
 		if e.ComplexityRoot.RevokeApiTokenPayload.Token == nil {
 			break
@@ -2362,6 +2409,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Run.Project(childComplexity), true
+	case "Run.retryOf":
+		if e.ComplexityRoot.Run.RetryOf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.RetryOf(childComplexity), true
 	case "Run.secretParams":
 		if e.ComplexityRoot.Run.SecretParams == nil {
 			break
@@ -2822,6 +2875,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
+		ec.unmarshalInputAdHocRunInput,
 		ec.unmarshalInputAdminInput,
 		ec.unmarshalInputAuditFilter,
 		ec.unmarshalInputCancelRunInput,
@@ -2847,10 +2901,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputLabelInput,
 		ec.unmarshalInputLoginInput,
 		ec.unmarshalInputProjectFilter,
+		ec.unmarshalInputRetryRunInput,
 		ec.unmarshalInputRevokeApiTokenInput,
 		ec.unmarshalInputRoleGrantInput,
 		ec.unmarshalInputRunFilter,
 		ec.unmarshalInputRunJobInput,
+		ec.unmarshalInputStrategyInput,
+		ec.unmarshalInputTargetsInput,
 		ec.unmarshalInputUpdateCredentialInput,
 		ec.unmarshalInputUpdateHostGroupInput,
 		ec.unmarshalInputUpdateHostInput,
@@ -3801,6 +3858,8 @@ type Run {
   priority: Int!
   "manual, schedule, webhook or retry."
   triggerKind: String!
+  "The run this one re-runs (triggerKind retry)."
+  retryOf: ID
   "The user, schedule or webhook that started it."
   triggeredBy: String!
   "The values of its non-secret parameters."
@@ -3924,6 +3983,14 @@ type RunEdge {
 input RunFilter {
   status: [RunStatus!]
   jobId: ID
+  "manual, schedule, webhook or retry."
+  triggerKind: String
+  "Runs created at or after this time."
+  createdAfter: Time
+  "Runs created before this time."
+  createdBefore: Time
+  "Runs with a task on this host."
+  hostId: ID
 }
 
 "One piece of a task's output. seq numbers the task's chunks from 1, across attempts and streams."
@@ -3961,6 +4028,59 @@ type RunJobPayload {
   run: Run!
 }
 
+"Where a step or an ad-hoc action runs: the union of its sources."
+input TargetsInput {
+  hosts: [ID!]
+  groups: [ID!]
+  "A label selector, such as tier=web,env in (prod,staging)."
+  selector: String
+}
+
+"How an ad-hoc action fans out; every field is optional."
+input StrategyInput {
+  maxParallel: Int
+  batchSize: Int
+  batchPercent: Int
+  failureThreshold: Int
+  failurePercent: Int
+  continueOnError: Boolean
+}
+
+input AdHocRunInput {
+  projectId: ID!
+  "An executor and one of its actions (see the executors query)."
+  executor: String!
+  action: String!
+  "The action's parameters, checked against its JSON Schema."
+  params: JSONObject
+  targets: TargetsInput!
+  strategy: StrategyInput
+  "Per-task time limit in seconds; 0 or absent for none."
+  timeoutSeconds: Int
+  "The worker pool the tasks need; absent for any."
+  pool: String
+  "From -100 to 100; 0 when absent."
+  priority: Int
+}
+
+type AdHocRunPayload {
+  run: Run!
+}
+
+input RetryRunInput {
+  runId: ID!
+  "Only the hosts whose task did not succeed, step by step (default false: every host)."
+  failedOnly: Boolean
+  "The values of the run's secret parameters, given again (they are never stored)."
+  params: JSONObject
+  "From -100 to 100; the original's when absent."
+  priority: Int
+}
+
+type RetryRunPayload {
+  run: Run!
+}
+
 input CancelRunInput {
   id: ID!
 }
@@ -3972,6 +4092,10 @@ type CancelRunPayload {
 extend type Mutation {
   "Runs the job's latest version: its targets are resolved to hosts now, and the run is queued at once."
   runJob(input: RunJobInput!): RunJobPayload! @hasPermission(permission: JOB_RUN, object: "input.jobId")
+  "Runs one executor action on targets without a job: a run of one step named adhoc."
+  adHocRun(input: AdHocRunInput!): AdHocRunPayload! @hasPermission(permission: JOB_RUN, project: "input.projectId")
+  "Runs a final run again, on all its hosts or on those that did not succeed, with the same spec and parameters; the new run links to it (retryOf)."
+  retryRun(input: RetryRunInput!): RetryRunPayload! @hasPermission(permission: JOB_RUN, object: "input.runId")
   "Asks for a run to be canceled: its tasks are stopped and it ends CANCELED. A final run is left as it is."
   cancelRun(input: CancelRunInput!): CancelRunPayload! @hasPermission(permission: JOB_RUN, object: "input.id")
 }
@@ -4021,6 +4145,14 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AdHocRunPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "run":
+		return ec.fieldContext_AdHocRunPayload_run(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdHocRunPayload", field.Name)
+}
 
 func (ec *executionContext) childFields_AdminPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -4660,6 +4792,14 @@ func (ec *executionContext) childFields_ProjectEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type ProjectEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RetryRunPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "run":
+		return ec.fieldContext_RetryRunPayload_run(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetryRunPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RevokeApiTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -4720,6 +4860,8 @@ func (ec *executionContext) childFields_Run(ctx context.Context, field graphql.C
 		return ec.fieldContext_Run_priority(ctx, field)
 	case "triggerKind":
 		return ec.fieldContext_Run_triggerKind(ctx, field)
+	case "retryOf":
+		return ec.fieldContext_Run_retryOf(ctx, field)
 	case "triggeredBy":
 		return ec.fieldContext_Run_triggeredBy(ctx, field)
 	case "params":

@@ -62,6 +62,38 @@ func (ec *executionContext) field_Run_tasks_args(ctx context.Context, rawArgs ma
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _AdHocRunPayload_run(ctx context.Context, field graphql.CollectedField, obj *model.AdHocRunPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdHocRunPayload_run(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Run, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Run) graphql.Marshaler {
+			return ec.marshalNRun2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdHocRunPayload_run(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdHocRunPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Run(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CancelRunPayload_run(ctx context.Context, field graphql.CollectedField, obj *model.CancelRunPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -184,6 +216,38 @@ func (ec *executionContext) _LogChunk_at(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_LogChunk_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LogChunk", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _RetryRunPayload_run(ctx context.Context, field graphql.CollectedField, obj *model.RetryRunPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetryRunPayload_run(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Run, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Run) graphql.Marshaler {
+			return ec.marshalNRun2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetryRunPayload_run(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetryRunPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Run(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Run_id(ctx context.Context, field graphql.CollectedField, obj *model.Run) (ret graphql.Marshaler) {
@@ -377,6 +441,29 @@ func (ec *executionContext) _Run_triggerKind(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Run_triggerKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Run", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Run_retryOf(ctx context.Context, field graphql.CollectedField, obj *model.Run) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Run_retryOf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetryOf, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Run_retryOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Run", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Run_triggeredBy(ctx context.Context, field graphql.CollectedField, obj *model.Run) (ret graphql.Marshaler) {
@@ -1621,6 +1708,92 @@ func (ec *executionContext) fieldContext_TaskLogs_lastSeq(_ context.Context, fie
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAdHocRunInput(ctx context.Context, obj any) (model.AdHocRunInput, error) {
+	var it model.AdHocRunInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"projectId", "executor", "action", "params", "targets", "strategy", "timeoutSeconds", "pool", "priority"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "projectId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectID = data
+		case "executor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("executor"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Executor = data
+		case "action":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("action"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Action = data
+		case "params":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("params"))
+			data, err := ec.unmarshalOJSONObject2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Params = data
+		case "targets":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targets"))
+			data, err := ec.unmarshalNTargetsInput2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐTargetsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Targets = data
+		case "strategy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strategy"))
+			data, err := ec.unmarshalOStrategyInput2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐStrategyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Strategy = data
+		case "timeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeoutSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeoutSeconds = data
+		case "pool":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pool"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pool = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCancelRunInput(ctx context.Context, obj any) (model.CancelRunInput, error) {
 	var it model.CancelRunInput
 	if obj == nil {
@@ -1651,6 +1824,57 @@ func (ec *executionContext) unmarshalInputCancelRunInput(ctx context.Context, ob
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputRetryRunInput(ctx context.Context, obj any) (model.RetryRunInput, error) {
+	var it model.RetryRunInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"runId", "failedOnly", "params", "priority"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "runId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunID = data
+		case "failedOnly":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failedOnly"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailedOnly = data
+		case "params":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("params"))
+			data, err := ec.unmarshalOJSONObject2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Params = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRunFilter(ctx context.Context, obj any) (model.RunFilter, error) {
 	var it model.RunFilter
 	if obj == nil {
@@ -1662,7 +1886,7 @@ func (ec *executionContext) unmarshalInputRunFilter(ctx context.Context, obj any
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"status", "jobId"}
+	fieldsInOrder := [...]string{"status", "jobId", "triggerKind", "createdAfter", "createdBefore", "hostId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -1683,6 +1907,34 @@ func (ec *executionContext) unmarshalInputRunFilter(ctx context.Context, obj any
 				return it, err
 			}
 			it.JobID = data
+		case "triggerKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("triggerKind"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TriggerKind = data
+		case "createdAfter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAfter"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAfter = data
+		case "createdBefore":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdBefore"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedBefore = data
+		case "hostId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostID = data
 		}
 	}
 	return it, nil
@@ -1732,6 +1984,115 @@ func (ec *executionContext) unmarshalInputRunJobInput(ctx context.Context, obj a
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputStrategyInput(ctx context.Context, obj any) (model.StrategyInput, error) {
+	var it model.StrategyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"maxParallel", "batchSize", "batchPercent", "failureThreshold", "failurePercent", "continueOnError"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "maxParallel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxParallel"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxParallel = data
+		case "batchSize":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("batchSize"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BatchSize = data
+		case "batchPercent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("batchPercent"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BatchPercent = data
+		case "failureThreshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failureThreshold"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailureThreshold = data
+		case "failurePercent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failurePercent"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FailurePercent = data
+		case "continueOnError":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("continueOnError"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContinueOnError = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputTargetsInput(ctx context.Context, obj any) (model.TargetsInput, error) {
+	var it model.TargetsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"hosts", "groups", "selector"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "hosts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hosts"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hosts = data
+		case "groups":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groups"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Groups = data
+		case "selector":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("selector"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Selector = data
+		}
+	}
+	return it, nil
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -1739,6 +2100,44 @@ func (ec *executionContext) unmarshalInputRunJobInput(ctx context.Context, obj a
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var adHocRunPayloadImplementors = []string{"AdHocRunPayload"}
+
+func (ec *executionContext) _AdHocRunPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdHocRunPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adHocRunPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdHocRunPayload")
+		case "run":
+			out.Values[i] = ec._AdHocRunPayload_run(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
 
 var cancelRunPayloadImplementors = []string{"CancelRunPayload"}
 
@@ -1807,6 +2206,44 @@ func (ec *executionContext) _LogChunk(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "at":
 			out.Values[i] = ec._LogChunk_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var retryRunPayloadImplementors = []string{"RetryRunPayload"}
+
+func (ec *executionContext) _RetryRunPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RetryRunPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retryRunPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetryRunPayload")
+		case "run":
+			out.Values[i] = ec._RetryRunPayload_run(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -1914,6 +2351,11 @@ func (ec *executionContext) _Run(ctx context.Context, sel ast.SelectionSet, obj 
 		case "triggerKind":
 			out.Values[i] = ec._Run_triggerKind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "retryOf":
+			out.Values[i] = ec._Run_retryOf(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "triggeredBy":
@@ -2549,6 +2991,21 @@ func (ec *executionContext) _TaskLogs(ctx context.Context, sel ast.SelectionSet,
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNAdHocRunInput2githubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐAdHocRunInput(ctx context.Context, v any) (model.AdHocRunInput, error) {
+	res, err := ec.unmarshalInputAdHocRunInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdHocRunPayload2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐAdHocRunPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdHocRunPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AdHocRunPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCancelRunInput2githubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐCancelRunInput(ctx context.Context, v any) (model.CancelRunInput, error) {
 	res, err := ec.unmarshalInputCancelRunInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -2598,6 +3055,21 @@ func (ec *executionContext) unmarshalNLogStream2githubᚗcomᚋjobgraphᚋjobgra
 
 func (ec *executionContext) marshalNLogStream2githubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐLogStream(ctx context.Context, sel ast.SelectionSet, v model.LogStream) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNRetryRunInput2githubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐRetryRunInput(ctx context.Context, v any) (model.RetryRunInput, error) {
+	res, err := ec.unmarshalInputRetryRunInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRetryRunPayload2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐRetryRunPayload(ctx context.Context, sel ast.SelectionSet, v *model.RetryRunPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RetryRunPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRun2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐRun(ctx context.Context, sel ast.SelectionSet, v *model.Run) graphql.Marshaler {
@@ -2705,6 +3177,11 @@ func (ec *executionContext) unmarshalNStepStatus2githubᚗcomᚋjobgraphᚋjobgr
 
 func (ec *executionContext) marshalNStepStatus2githubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐStepStatus(ctx context.Context, sel ast.SelectionSet, v model.StepStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNTargetsInput2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐTargetsInput(ctx context.Context, v any) (*model.TargetsInput, error) {
+	res, err := ec.unmarshalInputTargetsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNTask2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐTask(ctx context.Context, sel ast.SelectionSet, v *model.Task) graphql.Marshaler {
@@ -2832,6 +3309,14 @@ func (ec *executionContext) marshalORunStatus2ᚕgithubᚗcomᚋjobgraphᚋjobgr
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOStrategyInput2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐStrategyInput(ctx context.Context, v any) (*model.StrategyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStrategyInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 // endregion ***************************** type.gotpl *****************************

@@ -248,6 +248,7 @@ type Run struct {
 	Priority     int
 	TriggerKind  string
 	TriggeredBy  string
+	RetryOf      *string
 	Params       map[string]any
 	SecretParams []string
 	CreatedAt    time.Time

@@ -18,6 +18,27 @@ type Node interface {
 	GetID() string
 }
 
+type AdHocRunInput struct {
+	ProjectID string `json:"projectId"`
+	// An executor and one of its actions (see the executors query).
+	Executor string `json:"executor"`
+	Action   string `json:"action"`
+	// The action's parameters, checked against its JSON Schema.
+	Params   map[string]any `json:"params,omitempty"`
+	Targets  *TargetsInput  `json:"targets"`
+	Strategy *StrategyInput `json:"strategy,omitempty"`
+	// Per-task time limit in seconds; 0 or absent for none.
+	TimeoutSeconds *int `json:"timeoutSeconds,omitempty"`
+	// The worker pool the tasks need; absent for any.
+	Pool *string `json:"pool,omitempty"`
+	// From -100 to 100; 0 when absent.
+	Priority *int `json:"priority,omitempty"`
+}
+
+type AdHocRunPayload struct {
+	Run *Run `json:"run"`
+}
+
 type AdminInput struct {
 	UserID string `json:"userId"`
 }
@@ -368,6 +389,20 @@ type ProjectFilter struct {
 type Query struct {
 }
 
+type RetryRunInput struct {
+	RunID string `json:"runId"`
+	// Only the hosts whose task did not succeed, step by step (default false: every host).
+	FailedOnly *bool `json:"failedOnly,omitempty"`
+	// The values of the run's secret parameters, given again (they are never stored).
+	Params map[string]any `json:"params,omitempty"`
+	// From -100 to 100; the original's when absent.
+	Priority *int `json:"priority,omitempty"`
+}
+
+type RetryRunPayload struct {
+	Run *Run `json:"run"`
+}
+
 type RevokeAPITokenInput struct {
 	ID string `json:"id"`
 }
@@ -407,6 +442,14 @@ type RunEdge struct {
 type RunFilter struct {
 	Status []RunStatus `json:"status,omitempty"`
 	JobID  *string     `json:"jobId,omitempty"`
+	// manual, schedule, webhook or retry.
+	TriggerKind *string `json:"triggerKind,omitempty"`
+	// Runs created at or after this time.
+	CreatedAfter *time.Time `json:"createdAfter,omitempty"`
+	// Runs created before this time.
+	CreatedBefore *time.Time `json:"createdBefore,omitempty"`
+	// Runs with a task on this host.
+	HostID *string `json:"hostId,omitempty"`
 }
 
 type RunJobInput struct {
@@ -436,6 +479,24 @@ type StepRun struct {
 	Counts     *TaskCounts `json:"counts"`
 	StartedAt  *time.Time  `json:"startedAt,omitempty"`
 	FinishedAt *time.Time  `json:"finishedAt,omitempty"`
+}
+
+// How an ad-hoc action fans out; every field is optional.
+type StrategyInput struct {
+	MaxParallel      *int  `json:"maxParallel,omitempty"`
+	BatchSize        *int  `json:"batchSize,omitempty"`
+	BatchPercent     *int  `json:"batchPercent,omitempty"`
+	FailureThreshold *int  `json:"failureThreshold,omitempty"`
+	FailurePercent   *int  `json:"failurePercent,omitempty"`
+	ContinueOnError  *bool `json:"continueOnError,omitempty"`
+}
+
+// Where a step or an ad-hoc action runs: the union of its sources.
+type TargetsInput struct {
+	Hosts  []string `json:"hosts,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+	// A label selector, such as tier=web,env in (prod,staging).
+	Selector *string `json:"selector,omitempty"`
 }
 
 // One step of a run on one host.
