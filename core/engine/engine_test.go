@@ -36,6 +36,7 @@ import (
 //	failfirst  prints "msg"; fails on its "host" the first time it runs there
 //	flaky  prints "attempt N"; attempt 1 fails with a retryable error
 //	block  waits until canceled
+//	gate   prints "before gate", waits for fakeExecutors.gate, prints "after gate"
 //	blockonce  blocks like block on attempt 1, succeeds after
 type fakeExecutors struct {
 	mu       sync.Mutex
@@ -44,10 +45,11 @@ type fakeExecutors struct {
 	peak     map[string]int
 	runs     map[string]int // failfirst calls by host
 	blocked  chan string
+	gate     chan struct{} // "gate" waits for it to be closed
 }
 
 func newFake() *fakeExecutors {
-	return &fakeExecutors{rendered: map[string][]string{}, running: map[string]int{}, peak: map[string]int{}, runs: map[string]int{}, blocked: make(chan string, 16)}
+	return &fakeExecutors{rendered: map[string][]string{}, running: map[string]int{}, peak: map[string]int{}, runs: map[string]int{}, blocked: make(chan string, 16), gate: make(chan struct{})}
 }
 
 func (f *fakeExecutors) Execute(ctx context.Context, name string, task sdk.Task, out sdk.Output) (sdk.Result, error) {
@@ -106,6 +108,16 @@ func (f *fakeExecutors) Execute(ctx context.Context, name string, task sdk.Task,
 		if task.Attempt == 1 {
 			return sdk.Result{}, fmt.Errorf("executor plugin fake: %w: EOF", sdk.ErrPluginExited)
 		}
+		return sdk.Succeeded(), nil
+	case "gate":
+		fmt.Fprintln(out.Stdout(), "before gate")
+		f.blocked <- task.Target.Name
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+			return sdk.ContextResult(ctx), nil
+		}
+		fmt.Fprintln(out.Stdout(), "after gate")
 		return sdk.Succeeded(), nil
 	case "blockonce":
 		if task.Attempt > 1 {

@@ -67,6 +67,7 @@ type Worker struct {
 type attempt struct {
 	ref    queue.TaskRef
 	cancel context.CancelCauseFunc
+	done   chan struct{} // closed when its handler returns
 }
 
 // errStopRequested is the cause of a task canceled at the server's request.
@@ -213,6 +214,36 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) error {
 	ref := queue.TaskRef{TaskID: d.Message.TaskID, Attempt: d.Message.Attempt}
 	holder := w.o.ID + "@" + strconv.FormatUint(d.Seq, 10)
 	log := w.log.With("task", ref.TaskID, "attempt", ref.Attempt)
+
+	// The message may come back to this worker while it still runs the task
+	// (its lease lapsed: heartbeats lost while NATS was away). Its claim
+	// would look like a repeat of ours: wait for our run to end instead of
+	// running the task twice.
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	me := &attempt{ref: ref, cancel: cancel, done: make(chan struct{})}
+	w.mu.Lock()
+	if cur, ok := w.inflight[ref.TaskID]; ok && cur.ref == ref {
+		w.mu.Unlock()
+		log.Info("message came back while the task runs here; waiting for it")
+		select {
+		case <-cur.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.inflight[ref.TaskID] = me
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		if w.inflight[ref.TaskID] == me {
+			delete(w.inflight, ref.TaskID)
+		}
+		w.mu.Unlock()
+		close(me.done)
+	}()
+
 	a, err := retry(ctx, func() (queue.Assignment, error) {
 		return queue.Call[queue.Claim, queue.Assignment](ctx, w.o.Queue, queue.OpClaim, queue.Claim{TaskID: ref.TaskID, Attempt: ref.Attempt, Holder: holder})
 	})
@@ -223,16 +254,6 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) error {
 		log.Debug("task dropped", "reason", a.Reason)
 		return nil
 	}
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	w.mu.Lock()
-	w.inflight[ref.TaskID] = &attempt{ref: ref, cancel: cancel}
-	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		delete(w.inflight, ref.TaskID)
-		w.mu.Unlock()
-	}()
 
 	out := w.ship.open(ref, a.SeqBase, a.Redact)
 	execCtx := actx
