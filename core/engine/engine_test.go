@@ -155,7 +155,7 @@ type bundle struct {
 	cancel context.CancelFunc
 }
 
-func setup(t *testing.T, s *store.Store) *bundle {
+func setup(t testing.TB, s *store.Store) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -188,7 +188,7 @@ func testLogger() *slog.Logger {
 }
 
 // engine starts an engine over the bundle's store and queue.
-func (b *bundle) engine(t *testing.T) *engine.Engine {
+func (b *bundle) engine(t testing.TB) *engine.Engine {
 	t.Helper()
 	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Schemas: anySchemas{}, Queue: b.q, StaleAfter: 3 * time.Second, Logger: testLogger()})
 	require.NoError(t, e.Start(context.Background()))
@@ -198,7 +198,7 @@ func (b *bundle) engine(t *testing.T) *engine.Engine {
 }
 
 // worker starts a worker on the bundle's queue, executing on the fake.
-func (b *bundle) worker(t *testing.T) *worker.Worker {
+func (b *bundle) worker(t testing.TB) *worker.Worker {
 	t.Helper()
 	w, err := worker.New(worker.Options{Queue: b.q, Executors: b.fake, Slots: 8, TouchEvery: 200 * time.Millisecond,
 		FlushEvery: 10 * time.Millisecond, Grace: 500 * time.Millisecond, Logger: testLogger()})
@@ -208,7 +208,7 @@ func (b *bundle) worker(t *testing.T) *worker.Worker {
 	return w
 }
 
-func (b *bundle) job(t *testing.T, steps ...job.Step) string {
+func (b *bundle) job(t testing.TB, steps ...job.Step) string {
 	t.Helper()
 	j, err := b.jobs.Create(context.Background(), job.CreateInput{ProjectID: b.p, Name: fmt.Sprintf("job-%d", time.Now().UnixNano()),
 		Spec: job.Spec{
@@ -220,7 +220,7 @@ func (b *bundle) job(t *testing.T, steps ...job.Step) string {
 }
 
 // wait polls the run until it is final.
-func (b *bundle) wait(t *testing.T, id string) run.Run {
+func (b *bundle) wait(t testing.TB, id string) run.Run {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -240,7 +240,7 @@ func (b *bundle) wait(t *testing.T, id string) run.Run {
 	}
 }
 
-func (b *bundle) tasks(t *testing.T, runID string) map[string][]run.Task {
+func (b *bundle) tasks(t testing.TB, runID string) map[string][]run.Task {
 	t.Helper()
 	ctx := context.Background()
 	steps, err := b.s.StepRuns(ctx, runID)

@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"maps"
 	"sync"
@@ -19,7 +20,7 @@ import (
 // server ignoring a line it already stored — once.
 const (
 	flushLines    = 500
-	maxBatchBytes = 512 << 10 // well under NATS's default 1 MiB payload
+	maxBatchBytes = 512 << 10 // encoded: well under NATS's default 1 MiB payload
 	maxLineBytes  = 64 << 10
 )
 
@@ -64,8 +65,8 @@ func (s *shipper) run(ctx context.Context) {
 func (s *shipper) flush(ctx context.Context) bool {
 	s.mu.Lock()
 	n, size := 0, 0
-	for n < len(s.pending) && (n == 0 || size+len(s.pending[n].Data) <= maxBatchBytes) {
-		size += len(s.pending[n].Data)
+	for n < len(s.pending) && (n == 0 || size+encodedSize(s.pending[n]) <= maxBatchBytes) {
+		size += encodedSize(s.pending[n])
 		n++
 	}
 	batch := s.pending[:n:n]
@@ -106,6 +107,13 @@ func (s *shipper) flush(ctx context.Context) bool {
 	return more
 }
 
+// encodedSize bounds the size of l in a Logs request: its data in base64
+// and the JSON around it. Counting the data alone let a batch of many short
+// lines pass NATS's payload limit, and be refused forever.
+func encodedSize(l queue.LogLine) int {
+	return base64.StdEncoding.EncodedLen(len(l.Data)) + len(l.TaskID) + 200
+}
+
 func (s *shipper) add(l queue.LogLine) {
 	s.mu.Lock()
 	s.pending = append(s.pending, l)
@@ -142,6 +150,7 @@ type output struct {
 	seq     int64 // last line numbered
 	acked   int64 // last line the server took
 	closed  bool
+	carry   map[run.LogStream][]byte // a write's tail that may begin a secret
 	outs    map[string]string
 	changed chan struct{} // closed and replaced when acked moves
 }
@@ -185,21 +194,50 @@ func (w streamWriter) Write(p []byte) (int, error) {
 		o.mu.Unlock()
 		return n, nil // a late write after the attempt ended is dropped
 	}
-	data := o.redactBytes(bytes.Clone(p))
+	// A secret may straddle two writes: the tail that could begin one waits
+	// for the next write (or close).
+	data := o.redactBytes(append(bytes.Clone(o.carry[w.stream]), p...))
+	keep := o.secretPrefixLen(data)
+	if keep > 0 {
+		if o.carry == nil {
+			o.carry = map[run.LogStream][]byte{}
+		}
+		o.carry[w.stream] = bytes.Clone(data[len(data)-keep:])
+	} else {
+		delete(o.carry, w.stream)
+	}
+	o.emit(w.stream, data[:len(data)-keep])
+	o.mu.Unlock()
+	return n, nil
+}
+
+// secretPrefixLen returns the length of the longest end of p that is the
+// start of a secret (and not a whole one).
+func (o *output) secretPrefixLen(p []byte) int {
+	longest := 0
+	for _, s := range o.redact {
+		longest = max(longest, len(s))
+	}
+	for k := min(len(p), longest-1); k > 0; k-- {
+		for _, s := range o.redact {
+			if k < len(s) && bytes.HasPrefix(s, p[len(p)-k:]) {
+				return k
+			}
+		}
+	}
+	return 0
+}
+
+// emit splits data into numbered lines and queues them. o.mu is held, so
+// that the lines of one task queue in Seq order.
+func (o *output) emit(stream run.LogStream, data []byte) {
 	at := time.Now().UTC()
-	var lines []queue.LogLine
 	for len(data) > 0 {
 		part := data[:min(len(data), maxLineBytes)]
 		data = data[len(part):]
 		o.seq++
-		lines = append(lines, queue.LogLine{TaskRef: o.ref, Seq: o.seq, Stream: w.stream, Data: part, At: at})
+		o.s.add(queue.LogLine{TaskRef: o.ref, Seq: o.seq, Stream: stream, Data: part, At: at})
 	}
-	// Added under o.mu, so that the lines of one task queue in Seq order.
-	for _, l := range lines {
-		o.s.add(l)
-	}
-	o.mu.Unlock()
-	return n, nil
 }
 
 // ack is called by the shipper when the server took the lines up to seq.
@@ -217,6 +255,10 @@ func (o *output) ack(seq int64) {
 // line, or ctx ends.
 func (o *output) close(ctx context.Context) error {
 	o.mu.Lock()
+	for _, st := range []run.LogStream{run.StreamStdout, run.StreamStderr} {
+		o.emit(st, o.carry[st]) // a secret's start only, never a whole one
+	}
+	o.carry = nil
 	o.closed = true
 	o.mu.Unlock()
 	defer func() {
