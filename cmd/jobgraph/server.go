@@ -233,7 +233,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		return err
 	}
 	defer a.authz.Stop()
-	retention := runlog.NewRetention(runlog.RetentionOptions{Logs: a.store, Keep: cfg.LogRetention, Logger: log.With("component", "retention")})
+	retention := runlog.NewRetention(runlog.RetentionOptions{Logs: a.store, Keep: cfg.LogRetention, Logger: log})
 	if err := retention.Start(ctx); err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	jobs := job.NewService(a.store, graph.ActionSchemas(plugins))
 	// Defers run last in, first out: the worker stops first (and reports
 	// its tasks to the engine), then the engine, the plugins, the queue.
-	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Schemas: graph.ActionSchemas(plugins), Queue: q,
+	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q,
 		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine")})
 	if err := runs.Start(ctx); err != nil {
 		return err

@@ -82,7 +82,7 @@ func workerCommand(stderr io.Writer, environ []string) *cobra.Command {
 func openQueue(ctx context.Context, cfg config.Config, log *slog.Logger) (*queue.Queue, error) {
 	stream, prefix := cfg.QueueNames()
 	return queue.Open(ctx, queue.Options{URL: cfg.NatsURL, DataDir: cfg.DataDir, Stream: stream, SubjectPrefix: prefix,
-		AckWait: cfg.WorkerTimeout, Logger: log.With("component", "queue")})
+		AckWait: cfg.WorkerTimeout, Logger: log})
 }
 
 // startWorker starts a worker on the plugin host for the configured pools.

@@ -58,16 +58,32 @@ func (q *Queue) rpcSubject(op string) string { return q.opts.SubjectPrefix + "_r
 // Service is a running Serve; Stop ends it.
 type Service struct {
 	sub  *nats.Subscription
-	wg   sync.WaitGroup
 	stop context.CancelFunc
 	once sync.Once
+
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
 }
 
-// Stop unsubscribes and waits for the handlers running.
+// errStopping answers requests that reach a server while it stops; Call
+// reports it as ErrNoServer.
+const errStopping = "server stopping; try again"
+
+// Stop unsubscribes, answers the requests still waiting for a handler with
+// an error (their callers try again, on another server or later), and waits
+// for the handlers running.
 func (s *Service) Stop() {
 	s.once.Do(func() {
-		_ = s.sub.Unsubscribe()
+		s.mu.Lock()
+		s.stopped = true
+		s.mu.Unlock()
 		s.stop()
+		// Drain, not Unsubscribe: the messages already delivered to this
+		// subscription still reach the callback, which answers "stopping".
+		if err := s.sub.Drain(); err != nil {
+			_ = s.sub.Unsubscribe()
+		}
 		s.wg.Wait()
 	})
 }
@@ -79,13 +95,28 @@ func Serve[Req, Resp any](ctx context.Context, q *Queue, op string, h func(conte
 	s := &Service{stop: cancel}
 	sem := make(chan struct{}, rpcConcurrency)
 	log := q.log.With("op", op)
+	respond := func(m *nats.Msg, env envelope) {
+		data, _ := json.Marshal(env)
+		if err := m.Respond(data); err != nil {
+			log.Warn("reply", "err", err)
+		}
+	}
 	sub, err := q.nc.QueueSubscribe(q.rpcSubject(op), rpcQueueGroup, func(m *nats.Msg) {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			respond(m, envelope{Error: errStopping})
+			return
+		}
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			<-sem
+			respond(m, envelope{Error: errStopping})
 			return
 		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer func() { <-sem; s.wg.Done() }()
 			var env envelope
@@ -102,10 +133,7 @@ func Serve[Req, Resp any](ctx context.Context, q *Queue, op string, h func(conte
 					env.Error = "encode reply: " + err.Error()
 				}
 			}
-			data, _ := json.Marshal(env)
-			if err := m.Respond(data); err != nil {
-				log.Warn("reply", "err", err)
-			}
+			respond(m, env)
 		}()
 	})
 	if err != nil {
@@ -113,7 +141,7 @@ func Serve[Req, Resp any](ctx context.Context, q *Queue, op string, h func(conte
 		return nil, fmt.Errorf("serve %s on %s: %w", op, q.where(), err)
 	}
 	s.sub = sub
-	go func() { <-ctx.Done(); s.Stop() }()
+	context.AfterFunc(ctx, s.Stop)
 	return s, nil
 }
 
@@ -138,17 +166,24 @@ func Call[Req, Resp any](ctx context.Context, q *Queue, op string, req Req) (Res
 	ctx, cancel := context.WithTimeout(ctx, rpcTimeout+5*time.Second)
 	defer cancel()
 	msg, err := q.nc.RequestWithContext(ctx, q.rpcSubject(op), data)
-	if err != nil {
-		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return zero, ctx.Err()
-		}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return zero, ctx.Err()
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return zero, fmt.Errorf("%w (%s): %v", ErrNoServer, op, err)
+	default:
+		return zero, fmt.Errorf("%s request on %s: %w", op, q.where(), err)
 	}
 	var env envelope
 	if err := json.Unmarshal(msg.Data, &env); err != nil {
 		return zero, fmt.Errorf("decode %s reply: %w", op, err)
 	}
-	if env.Error != "" {
+	switch env.Error {
+	case "":
+	case errStopping:
+		return zero, fmt.Errorf("%w (%s): %s", ErrNoServer, op, errStopping)
+	default:
 		return zero, &RemoteError{Msg: env.Error}
 	}
 	var resp Resp

@@ -48,6 +48,7 @@ func (s *shipper) wake() {
 func (s *shipper) run(ctx context.Context) {
 	t := time.NewTicker(s.w.o.FlushEvery)
 	defer t.Stop()
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -55,14 +56,32 @@ func (s *shipper) run(ctx context.Context) {
 		case <-t.C:
 		case <-s.kick:
 		}
-		for s.flush(ctx) {
+		if failures > 0 {
+			// The server is away: back off, up to 2s, before trying again.
+			wait := min(s.w.o.FlushEvery<<min(failures, 6), 2*time.Second)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		for {
+			more, ok := s.flush(ctx)
+			if !ok {
+				failures++
+				break
+			}
+			failures = 0
+			if !more {
+				break
+			}
 		}
 	}
 }
 
-// flush sends one batch and reports whether more is waiting and the batch
-// went through.
-func (s *shipper) flush(ctx context.Context) bool {
+// flush sends one batch and reports whether more is waiting, and whether
+// the batch went through.
+func (s *shipper) flush(ctx context.Context) (more, ok bool) {
 	s.mu.Lock()
 	n, size := 0, 0
 	for n < len(s.pending) && (n == 0 || size+encodedSize(s.pending[n]) <= maxBatchBytes) {
@@ -72,18 +91,18 @@ func (s *shipper) flush(ctx context.Context) bool {
 	batch := s.pending[:n:n]
 	s.mu.Unlock()
 	if n == 0 {
-		return false
+		return false, true
 	}
 	stop, err := queue.Call[queue.Logs, queue.Stop](ctx, s.w.o.Queue, queue.OpLogs, queue.Logs{Worker: s.w.o.ID, Lines: batch})
 	if err != nil {
 		if ctx.Err() == nil {
 			s.w.log.Warn("ship output", "lines", n, "err", err)
 		}
-		return false
+		return false, false
 	}
 	s.mu.Lock()
 	s.pending = s.pending[n:]
-	more := len(s.pending) > 0
+	more = len(s.pending) > 0
 	acked := map[queue.TaskRef]int64{}
 	for _, l := range batch {
 		acked[l.TaskRef] = l.Seq
@@ -104,7 +123,7 @@ func (s *shipper) flush(ctx context.Context) bool {
 		a.o.ack(a.seq)
 	}
 	s.w.stopTasks(stop.Tasks)
-	return more
+	return more, true
 }
 
 // encodedSize bounds the size of l in a Logs request: its data in base64

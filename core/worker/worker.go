@@ -59,6 +59,7 @@ type Worker struct {
 	consumers []*queue.Consumer
 	unsub     func()
 	stopAux   context.CancelFunc
+	stopWatch func() bool // ends the watch of Start's ctx
 	aux       sync.WaitGroup
 	stopOnce  sync.Once
 }
@@ -163,10 +164,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 		w.consumers = append(w.consumers, c)
 	}
-	go func() {
-		<-ctx.Done()
-		w.Stop()
-	}()
+	w.stopWatch = context.AfterFunc(ctx, w.Stop)
 	w.log.Info("worker started", "pools", w.o.Pools, "slots", w.o.Slots)
 	return nil
 }
@@ -175,6 +173,9 @@ func (w *Worker) Start(ctx context.Context) error {
 // documentation) and returns once they are settled. It is idempotent.
 func (w *Worker) Stop() {
 	w.stopOnce.Do(func() {
+		if w.stopWatch != nil {
+			w.stopWatch()
+		}
 		for _, c := range w.consumers {
 			c.Stop() // waits for the handlers
 		}
