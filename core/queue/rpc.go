@@ -217,3 +217,41 @@ func (q *Queue) SubscribeCancel(f func(CancelNotice)) (unsubscribe func(), err e
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
 }
+
+// Events: what happens to runs, published on core NATS (nothing stored) to
+// whoever listens, on any replica:
+//
+//	<prefix>_ev.<subject>     see core/events for the subjects
+//
+// PublishEvent and SubscribeEvents carry opaque payloads; core/events gives
+// them their types.
+
+// PublishEvent publishes data on the event subject subject.
+func (q *Queue) PublishEvent(subject string, data []byte) error {
+	return q.nc.Publish(q.opts.SubjectPrefix+"_ev."+subject, data)
+}
+
+// SubscribeEvents calls f, one call at a time, with every event published
+// on subject (wildcards allowed) until the returned func is called; f must
+// not block.
+func (q *Queue) SubscribeEvents(subject string, f func(data []byte)) (unsubscribe func(), err error) {
+	sub, err := q.nc.Subscribe(q.opts.SubjectPrefix+"_ev."+subject, func(m *nats.Msg) { f(m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to events on %s: %w", q.where(), err)
+	}
+	// A subscriber that falls behind must not make NATS drop its
+	// connection's other messages: its own buffer (core/events) drops.
+	_ = sub.SetPendingLimits(-1, -1)
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+// Flush waits until the server has processed everything published so far
+// on this connection, so that a subscription made before it is in force.
+func (q *Queue) Flush(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rpcTimeout)
+		defer cancel()
+	}
+	return q.nc.FlushWithContext(ctx)
+}
