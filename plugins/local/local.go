@@ -21,6 +21,12 @@
 // succeeds when it exits 0, fails otherwise, and exports its exit code as
 // the output "exit_code" (128+N when signal N killed it).
 //
+// Outputs of its own: a line `::set-output name=KEY::VALUE` that the
+// command prints on stdout exports VALUE as the output KEY (see
+// sdk.CommandOutput for the rules), e.g.
+// `echo "::set-output name=path::/opt/app/releases/$VERSION"`; the line
+// stays in the log. exit_code cannot be set that way.
+//
 // Environment: the process gets the worker's environment without
 // go-plugin's variables (PLUGIN_*, the handshake cookie) and without
 // JOBGRAPH_* (server settings, possibly secrets), plus JOBGRAPH_TASK_ID
@@ -158,7 +164,8 @@ func writeScript(script string) (string, error) {
 // run runs cmd in its own process group, streaming its output to out,
 // until it exits or ctx is done.
 func (e *Executor) run(ctx context.Context, cmd *exec.Cmd, out sdk.Output) (sdk.Result, error) {
-	cmd.Stdout, cmd.Stderr = out.Stdout(), out.Stderr() // copied as read, not at the end
+	cmdOut := sdk.ParseOutputCommands(out, "exit_code")
+	cmd.Stdout, cmd.Stderr = cmdOut.Stdout(), cmdOut.Stderr() // copied as read, not at the end
 	cmd.WaitDelay = e.outputGrace
 	setProcessGroup(cmd)
 	if cmd.Dir != "" {
@@ -179,6 +186,8 @@ func (e *Executor) run(ctx context.Context, cmd *exec.Cmd, out sdk.Output) (sdk.
 		}
 		// err may also report output that could not be copied (the host
 		// went away) or was cut at OutputGrace; the exit code stands.
+		// Wait has returned: nothing more is written to stdout.
+		cmdOut.End()
 		code := exitCode(cmd.ProcessState)
 		out.SetOutput("exit_code", strconv.Itoa(code))
 		return sdk.Exited(code), nil

@@ -135,6 +135,35 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+func TestOutputCommands(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, 0)
+
+	// command: the marker line exports, and stays in the log.
+	run := b.h.Execute(t, sdk.Task{Action: "command", Params: params(t, map[string]any{
+		"command": `echo fetching; echo "::set-output name=path::/opt/app/releases/$VERSION"; echo "::set-output name=exit_code::0" >&2; printf '::set-output name=last::%s' "no newline"; exit 2`,
+		"env":     map[string]string{"VERSION": "1.2.3"},
+	})})
+	run.RequireStatus(t, sdk.StatusFailed)
+	require.Equal(t, map[string]string{
+		"path":      "/opt/app/releases/1.2.3",
+		"last":      "no newline",
+		"exit_code": "2", // the executor's, never the command's
+	}, run.Outputs())
+	require.Equal(t, "fetching\n::set-output name=path::/opt/app/releases/1.2.3\n::set-output name=last::no newline", run.StdoutText())
+
+	// script: stdout only, reserved and invalid names ignored.
+	run = b.h.Execute(t, sdk.Task{Action: "script", Params: params(t, map[string]any{
+		"script": "printf '::set-output name=greeting::hello %s\\r\\n' \"$1\"\n" +
+			"echo '::set-output name=exit_code::7'\n" +
+			"echo '::set-output name=bad.name::x'\n" +
+			"echo '::set-output name=from_stderr::x' >&2\n",
+		"args": []string{"world"},
+	})})
+	run.RequireStatus(t, sdk.StatusSucceeded)
+	require.Equal(t, map[string]string{"greeting": "hello world", "exit_code": "0"}, run.Outputs())
+}
+
 func TestStdoutAndStderr(t *testing.T) {
 	t.Parallel()
 	b := setup(t, 0, 0)

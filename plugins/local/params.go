@@ -48,6 +48,8 @@ const (
 		"minLength": 1,
 		"description": "The absolute path of the working directory; the worker's own when unset."
 	}`
+	// outputsHelp ends the descriptions of the actions that run a process.
+	outputsHelp = " It exports exit_code, and any output the process sets by printing a line ::set-output name=KEY::VALUE on stdout (KEY: letters, digits, _ and -)."
 )
 
 func actions() []*action {
@@ -55,7 +57,7 @@ func actions() []*action {
 		{
 			Action: sdk.Action{
 				Name:        "command",
-				Description: "Run a command line with a shell (shell -c command) on the worker machine.",
+				Description: "Run a command line with a shell (shell -c command) on the worker machine." + outputsHelp,
 				ParamsSchema: sdk.MustSchema(`{
 					"type": "object",
 					"properties": {
@@ -84,7 +86,7 @@ func actions() []*action {
 		{
 			Action: sdk.Action{
 				Name:        "script",
-				Description: "Write a script to a temporary file (mode 0700), run it with an interpreter on the worker machine, and remove it.",
+				Description: "Write a script to a temporary file (mode 0700), run it with an interpreter on the worker machine, and remove it." + outputsHelp,
 				ParamsSchema: sdk.MustSchema(`{
 					"type": "object",
 					"properties": {

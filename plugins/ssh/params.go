@@ -116,6 +116,9 @@ const (
 	}`
 )
 
+// outputsHelp ends the descriptions of command and script.
+const outputsHelp = " It exports exit_code, and any output the command sets by printing a line ::set-output name=KEY::VALUE on stdout (KEY: letters, digits, _ and -)."
+
 func objectSchema(props, required string) json.RawMessage {
 	return sdk.MustSchema(`{"type": "object", "properties": {` + props + `,` + connProperties + `}, "required": [` + required + `], "additionalProperties": false}`)
 }
@@ -124,7 +127,7 @@ func actions() []*action {
 	return []*action{
 		{Action: sdk.Action{
 			Name:        "command",
-			Description: "Run a command line on the target with /bin/sh -c, streaming its output; it succeeds when it exits 0.",
+			Description: "Run a command line on the target with /bin/sh -c, streaming its output; it succeeds when it exits 0." + outputsHelp,
 			ParamsSchema: objectSchema(`
 				"command": {"type": "string", "minLength": 1, "description": "The command line to run with /bin/sh -c, e.g. \"df -h /var\"."},
 				"pty": {"type": "boolean", "default": false, "description": "Run in a pseudo-terminal (for programs that need one); stderr is then merged into stdout."},
@@ -134,7 +137,7 @@ func actions() []*action {
 		}},
 		{Action: sdk.Action{
 			Name:        "script",
-			Description: "Upload a script over SFTP to a private temporary file (mode 0700), run it with an interpreter on the target, and remove it, also on failure or cancel.",
+			Description: "Upload a script over SFTP to a private temporary file (mode 0700), run it with an interpreter on the target, and remove it, also on failure or cancel." + outputsHelp,
 			ParamsSchema: objectSchema(`
 				"script": {"type": "string", "minLength": 1, "description": "The script's text."},
 				"interpreter": {"type": "string", "minLength": 1, "default": "/bin/sh", "description": "The program that runs the script, given the script's path as its first argument: a path or a name looked up in the remote PATH, e.g. \"python3\"."},

@@ -23,6 +23,10 @@ import (
 // command's process group.
 const pidMarker = "jobgraph-pid:"
 
+// reservedOutputs are the outputs command and script export themselves,
+// which the command cannot set with ::set-output lines.
+var reservedOutputs = []string{"exit_code", "host_key", "jump_host_key"}
+
 // quote quotes s for a POSIX shell.
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
@@ -110,8 +114,11 @@ func (r *run) exec(ctx context.Context) (sdk.Result, error) {
 	defer sess.Close()
 	reportHostKeys(c, r.out)
 
+	// Output commands are parsed after the secrets are scrubbed: a value
+	// never carries one. The executor's own outputs are reserved.
+	cmdOut := sdk.ParseOutputCommands(r.out, reservedOutputs...)
 	secrets := secretRules(r.ep.cred)
-	stdout := newScrubber(r.out.Stdout(), secrets...)
+	stdout := newScrubber(cmdOut.Stdout(), secrets...)
 	stderr := newScrubber(r.out.Stderr(), secrets...)
 	var control io.Writer = stderr // where the wrapper's PID line and sudo's prompt go
 	if r.pty {
@@ -164,6 +171,7 @@ func (r *run) exec(ctx context.Context) (sdk.Result, error) {
 		}
 		stdout.Flush()
 		stderr.Flush()
+		cmdOut.End()
 	}
 	if err := sess.Start(remoteCommand(r.cmdline, r.sudo, prompt)); err != nil {
 		return sdk.Result{}, sdk.Retryable(fmt.Errorf("start the command on %s: %w", r.ep.target, err))

@@ -51,7 +51,12 @@
 // command's stdin is /dev/null. command's pty runs it in a pseudo-terminal
 // (stderr is then merged into stdout). They succeed when the command exits
 // 0, fail otherwise, and export the exit code as the output exit_code
-// (128+N when signal N killed it).
+// (128+N when signal N killed it). The command exports outputs of its own
+// by printing lines `::set-output name=KEY::VALUE` on stdout (on the pty,
+// with pty), e.g. `echo "::set-output name=path::/opt/app/releases/$V"`:
+// see sdk.CommandOutput for the rules. The lines stay in the log, values
+// are redacted like the rest of the output, and exit_code, host_key and
+// jump_host_key cannot be set that way.
 //
 // Target and credential: the task's target gives the address and port
 // (22 when unset); the credential gives the user and how to log in: kind

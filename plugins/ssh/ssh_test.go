@@ -106,6 +106,55 @@ func TestCommandOutputAndExitCodes(t *testing.T) {
 	require.Equal(t, strings.Repeat("a", 300000), run.StdoutText())
 }
 
+func TestOutputCommands(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	// command, with and without a pty (which ends lines with \r\n); the
+	// marker lines stay in the log.
+	for _, pty := range []bool{false, true} {
+		run := v.h.Execute(t, v.task(t, "command", map[string]any{
+			"command": `echo fetching; echo "::set-output name=path::/opt/app/releases/$VERSION"; echo '::set-output name=exit_code::9'; printf '::set-output name=last::%s' 'no newline'`,
+			"env":     map[string]string{"VERSION": "1.2.3"},
+			"pty":     pty,
+		}))
+		run.RequireStatus(t, sdk.StatusSucceeded)
+		require.Equal(t, map[string]string{"path": "/opt/app/releases/1.2.3", "last": "no newline", "exit_code": "0"}, run.Outputs(), "pty: %v", pty)
+		require.Contains(t, run.StdoutText(), "::set-output name=path::/opt/app/releases/1.2.3", "pty: %v", pty)
+	}
+
+	// script; stderr and reserved names export nothing, also under
+	// accept-new, where the executor sets host_key itself.
+	task := v.task(t, "script", map[string]any{
+		"script": "echo \"::set-output name=greeting::hello $1\"\n" +
+			"echo '::set-output name=host_key::ssh-ed25519 AAAAforged'\n" +
+			"echo '::set-output name=jump_host_key::forged'\n" +
+			"echo '::set-output name=from_stderr::x' >&2\n" +
+			"exit 3\n",
+		"args":            []string{"world"},
+		"known_hosts":     "",
+		"host_key_policy": "accept-new",
+	})
+	run := v.h.Execute(t, task)
+	run.RequireStatus(t, sdk.StatusFailed)
+	outputs := run.Outputs()
+	require.Equal(t, "hello world", outputs["greeting"])
+	require.Equal(t, "3", outputs["exit_code"])
+	require.NotContains(t, outputs["host_key"], "forged")
+	require.NotEmpty(t, outputs["host_key"])
+	require.NotContains(t, outputs, "jump_host_key")
+	require.NotContains(t, outputs, "from_stderr")
+
+	// A value is redacted like the log: it never carries the password.
+	if v.srv.Password == "" {
+		t.Fatal("password logins need the test user, created only when the tests run as root")
+	}
+	task = v.task(t, "command", map[string]any{"command": `echo "::set-output name=token::pw=$SECRET"`, "env": map[string]string{"SECRET": v.srv.Password}})
+	task.Credential = &sdk.Credential{Kind: "password", Username: sshdtest.PasswordUser, Secret: []byte(v.srv.Password)}
+	run = v.h.Execute(t, task)
+	run.RequireStatus(t, sdk.StatusSucceeded)
+	require.Equal(t, "pw=***", run.Outputs()["token"])
+}
+
 func TestEnvAndDir(t *testing.T) {
 	t.Parallel()
 	v := setup(t)

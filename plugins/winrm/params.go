@@ -62,11 +62,14 @@ const connProperties = `
 	"auth": {"type": "string", "enum": ["basic", "ntlm"], "default": "ntlm", "description": "How to authenticate with the credential (kind password: username and secret): ntlm (NTLMv2, a local or DOMAIN\\user account) or basic (local accounts only; the host's Basic setting must be on)."},
 	"timeout_ms": {"type": "integer", "minimum": 1, "maximum": 3600000, "description": "How long to wait, in milliseconds, to connect and for each answer of the host (default 30000). The command's own run time is bounded by the task's timeout, not by this."}`
 
+// outputsHelp ends the descriptions of the actions.
+const outputsHelp = " It exports exit_code, and any output the command sets by printing a line ::set-output name=KEY::VALUE on stdout (KEY: letters, digits, _ and -)."
+
 func actions() []sdk.Action {
 	return []sdk.Action{
 		{
 			Name:        "command",
-			Description: "Run a command in a cmd.exe shell on the Windows host over WinRM, streaming its stdout and stderr; the task fails unless it exits 0.",
+			Description: "Run a command in a cmd.exe shell on the Windows host over WinRM, streaming its stdout and stderr; the task fails unless it exits 0." + outputsHelp,
 			ParamsSchema: sdk.MustSchema(`{
 				"type": "object",
 				"properties": {
@@ -80,7 +83,7 @@ func actions() []sdk.Action {
 		},
 		{
 			Name:        "powershell",
-			Description: "Run a PowerShell script on the Windows host over WinRM (powershell.exe -EncodedCommand), streaming its stdout and stderr; the task fails unless it exits 0.",
+			Description: "Run a PowerShell script on the Windows host over WinRM (powershell.exe -EncodedCommand), streaming its stdout and stderr; the task fails unless it exits 0." + outputsHelp,
 			ParamsSchema: sdk.MustSchema(`{
 				"type": "object",
 				"properties": {

@@ -27,6 +27,13 @@
 // a terminate Signal and deletes the shell (within CleanupTimeout), then
 // returns Canceled or TimedOut. The same cleanup follows a normal end.
 //
+// Outputs of its own: the command exports them by printing lines
+// `::set-output name=KEY::VALUE` on stdout (CRLF line ends are fine), e.g.
+// `Write-Output "::set-output name=path::C:\app\$v"` in PowerShell or
+// `echo ::set-output name=path::C:\app` in cmd.exe: see sdk.CommandOutput
+// for the rules. The lines stay in the log, values are redacted like the
+// rest of the output, and exit_code cannot be set that way.
+//
 // Errors: a host that cannot be reached (DNS, refused, timeout) is a
 // retryable Error; refused credentials and TLS failures are Errors that
 // are not. The password is removed from every error and from the output.
@@ -184,7 +191,10 @@ func (e *Executor) run(ctx context.Context, task sdk.Task, p params, user, pass 
 	}
 
 	// The client's pipes deliver each Receive's output as it arrives.
-	stdout, stderr := newRedactor(out.Stdout(), pass), newRedactor(out.Stderr(), pass)
+	// Output commands are parsed after redaction: a value never carries
+	// the password.
+	cmdOut := sdk.ParseOutputCommands(out, "exit_code")
+	stdout, stderr := newRedactor(cmdOut.Stdout(), pass), newRedactor(out.Stderr(), pass)
 	var (
 		wg      sync.WaitGroup
 		copyErr [2]error
@@ -195,6 +205,7 @@ func (e *Executor) run(ctx context.Context, task sdk.Task, p params, user, pass 
 	wg.Wait()
 	_ = cmd.Close() // Signal terminate: stops the command if it still runs, releases it otherwise
 	flushErr := errors.Join(stdout.flush(), stderr.flush())
+	cmdOut.End()
 
 	if ctx.Err() != nil {
 		return sdk.ContextResult(ctx), nil

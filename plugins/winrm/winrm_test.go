@@ -333,6 +333,38 @@ func TestSecretsRedactedFromOutput(t *testing.T) {
 	require.Equal(t, "half:[REDACTED]:end\r\n", run.StderrText())
 }
 
+func TestOutputCommands(t *testing.T) {
+	t.Parallel()
+	b := setup(t, wsmantest.Options{})
+	pass := b.srv.Password()
+	b.srv.Handle("setter", func(_ context.Context, p *wsmantest.Process) int {
+		fmt.Fprint(p.Stdout, "working\r\n::set-output name=path::C:\\app\\")
+		_ = p.WaitDelivered(context.Background()) // the line spans two Receives
+		fmt.Fprintf(p.Stdout, "1.2\r\n::set-output name=token::%s\r\n", pass)
+		fmt.Fprint(p.Stdout, "::set-output name=exit_code::0\r\n")
+		fmt.Fprint(p.Stderr, "::set-output name=from_stderr::x\r\n")
+		fmt.Fprint(p.Stdout, "::set-output name=last::no line end")
+		return 4
+	})
+	run := b.h.Execute(t, b.command(t, "setter"))
+	run.RequireStatus(t, sdk.StatusFailed)
+	require.Equal(t, map[string]string{
+		"path":      `C:\app\1.2`,
+		"token":     Redacted,
+		"last":      "no line end",
+		"exit_code": "4",
+	}, run.Outputs())
+	require.Contains(t, run.StdoutText(), "::set-output name=path::C:\\app\\1.2\r\n", "the line stays in the log")
+
+	// cmd.exe's echo and PowerShell's Write-Output.
+	run = b.h.Execute(t, b.command(t, "echo", "::set-output", "name=greeting::hello world"))
+	run.RequireStatus(t, sdk.StatusSucceeded)
+	require.Equal(t, map[string]string{"greeting": "hello world", "exit_code": "0"}, run.Outputs())
+	run = b.h.Execute(t, b.task(t, "powershell", map[string]any{"script": "Write-Output '::set-output name=ps::from powershell'; exit 0"}))
+	run.RequireStatus(t, sdk.StatusSucceeded)
+	require.Equal(t, map[string]string{"ps": "from powershell", "exit_code": "0"}, run.Outputs())
+}
+
 func TestRefusedPortFailsFast(t *testing.T) {
 	t.Parallel()
 	b := setup(t, wsmantest.Options{})
