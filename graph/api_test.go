@@ -133,7 +133,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	q, err := queue.Open(context.Background(), queue.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	t.Cleanup(q.Close)
-	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Schemas: graph.ActionSchemas(executors), Queue: q})
+	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Projects: project.NewService(s, authz), Schemas: graph.ActionSchemas(executors), Queue: q})
 	require.NoError(t, b.runs.Start(context.Background()))
 	t.Cleanup(b.runs.Stop)
 	w, err := worker.New(worker.Options{Queue: q, Executors: executors, FlushEvery: 10 * time.Millisecond})

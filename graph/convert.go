@@ -61,7 +61,8 @@ func osFromModelPtr(o *model.Os) inventory.OS {
 }
 
 func toModelProject(p project.Project) *model.Project {
-	return &model.Project{ID: p.ID, Name: p.Name, Description: p.Description, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	return &model.Project{ID: p.ID, Name: p.Name, Description: p.Description, MaxConcurrentRuns: p.MaxConcurrentRuns,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 func toModelHost(h inventory.Host) *model.Host {

@@ -11,7 +11,8 @@ import (
 // CreateProject is the resolver for the createProject field.
 func (r *mutationResolver) CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.CreateProjectPayload, error) {
 	p, err := r.projects.Create(ctx, project.CreateInput{
-		Name: input.Name, Description: deref(input.Description), OwnerID: callerFrom(ctx).principal.User.ID,
+		Name: input.Name, Description: deref(input.Description), MaxConcurrentRuns: deref(input.MaxConcurrentRuns),
+		OwnerID: callerFrom(ctx).principal.User.ID,
 	})
 	if err != nil {
 		return nil, err
@@ -21,7 +22,8 @@ func (r *mutationResolver) CreateProject(ctx context.Context, input model.Create
 
 // UpdateProject is the resolver for the updateProject field.
 func (r *mutationResolver) UpdateProject(ctx context.Context, input model.UpdateProjectInput) (*model.UpdateProjectPayload, error) {
-	p, err := r.projects.Update(ctx, project.UpdateInput{ID: input.ID, Name: input.Name, Description: input.Description})
+	p, err := r.projects.Update(ctx, project.UpdateInput{ID: input.ID, Name: input.Name, Description: input.Description,
+		MaxConcurrentRuns: input.MaxConcurrentRuns})
 	if err != nil {
 		return nil, err
 	}

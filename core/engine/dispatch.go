@@ -132,24 +132,23 @@ func (e *Engine) claim(ctx context.Context, c queue.Claim) (queue.Assignment, er
 // deleted, a template that cannot render) is returned as failure, and the
 // task ends in error.
 func (e *Engine) prepare(ctx context.Context, t run.Task) (a queue.Assignment, failure string, err error) {
-	r, err := e.o.Store.GetRun(ctx, t.RunID)
+	ar := e.activate(t.RunID, nil)
+	r, err := e.runOf(ctx, ar)
 	if err != nil {
 		return a, "", err
 	}
-	ar := e.activate(r.ID, nil)
 	spec, err := e.spec(ctx, ar, r)
 	if err != nil {
 		return a, "", err
 	}
-	steps, err := e.o.Store.StepRuns(ctx, r.ID)
+	step, ok, err := e.stepOfTask(ctx, ar, spec, t)
 	if err != nil {
 		return a, "", err
 	}
-	step, ok := stepOf(spec, steps, t)
 	if !ok {
 		return a, "the step of this task is not in the run's spec", nil
 	}
-	params, secrets, err := e.render(ctx, ar, r, spec, steps, step, t)
+	params, secrets, err := e.render(ctx, ar, r, spec, step, t)
 	if err != nil {
 		return a, "render parameters: " + err.Error(), nil
 	}
@@ -177,40 +176,22 @@ func (e *Engine) prepare(ctx context.Context, t run.Task) (a queue.Assignment, f
 		task.Credential = &sdk.Credential{Kind: string(c.Kind), Username: c.Username, Secret: []byte(sec.Value), Passphrase: []byte(sec.Passphrase)}
 		secrets = append(secrets, sec.Value, sec.Passphrase)
 	}
-	seq, err := e.o.Store.LastLogSeq(ctx, t.ID)
-	if err != nil {
-		return a, "", err
+	var seq int64
+	if t.Attempt > 1 || t.StartedAt != nil { // else it never ran: no log yet
+		if seq, err = e.o.Store.LastLogSeq(ctx, t.ID); err != nil {
+			return a, "", err
+		}
 	}
 	secrets = slices.DeleteFunc(secrets, func(s string) bool { return s == "" })
 	return queue.Assignment{Executor: step.Executor, Task: task, SeqBase: seq, Redact: secrets}, "", nil
-}
-
-func stepOf(spec *job.Spec, steps []run.StepRun, t run.Task) (job.Step, bool) {
-	for _, sr := range steps {
-		if sr.ID == t.StepRunID {
-			for _, s := range spec.Steps {
-				if s.Name == sr.Name {
-					return s, true
-				}
-			}
-		}
-	}
-	return job.Step{}, false
 }
 
 // lose records that a running attempt was lost: the run loop retries it
 // or ends it as the step's onLost policy and retries say.
 func (e *Engine) lose(ctx context.Context, t run.Task, why string) {
 	retryable := true
-	if r, err := e.o.Store.GetRun(ctx, t.RunID); err == nil {
-		ar := e.activate(r.ID, nil)
-		if spec, err := e.spec(ctx, ar, r); err == nil {
-			if steps, err := e.o.Store.StepRuns(ctx, r.ID); err == nil {
-				if st, ok := stepOf(spec, steps, t); ok {
-					retryable = st.OnLost != job.LostFail
-				}
-			}
-		}
+	if st, ok := e.taskStep(ctx, t); ok {
+		retryable = st.OnLost != job.LostFail
 	}
 	e.note(t, note{status: run.TaskLost, attempt: t.Attempt, finished: e.o.Now().UTC(), retryable: retryable, err: why}, false)
 }
@@ -225,6 +206,22 @@ func (e *Engine) note(t run.Task, n note, replace bool) {
 	}
 	e.mu.Unlock()
 	ar.poke()
+}
+
+// taskStep returns the definition of t's step, or false when it cannot be
+// read.
+func (e *Engine) taskStep(ctx context.Context, t run.Task) (job.Step, bool) {
+	ar := e.activate(t.RunID, nil)
+	r, err := e.runOf(ctx, ar)
+	if err != nil {
+		return job.Step{}, false
+	}
+	spec, err := e.spec(ctx, ar, r)
+	if err != nil {
+		return job.Step{}, false
+	}
+	st, ok, err := e.stepOfTask(ctx, ar, spec, t)
+	return st, ok && err == nil
 }
 
 // poke wakes the loop of a run.
@@ -330,20 +327,10 @@ func (e *Engine) finish(ctx context.Context, f queue.Finish) (queue.Done, error)
 	}
 	n := note{status: f.Status, attempt: f.Attempt, finished: at, retryable: f.Retryable, exitCode: f.ExitCode, err: f.Error, outputs: f.Outputs}
 	if f.Status == run.TaskFailed || f.Status == run.TaskError || f.Status == run.TaskLost {
-		r, err := e.o.Store.GetRun(ctx, t.RunID)
-		if err != nil {
-			return queue.Done{}, err
+		st, ok := e.taskStep(ctx, t)
+		if !ok {
+			return queue.Done{}, fmt.Errorf("task %s: cannot read its step", t.ID)
 		}
-		ar := e.activate(r.ID, nil)
-		spec, err := e.spec(ctx, ar, r)
-		if err != nil {
-			return queue.Done{}, err
-		}
-		steps, err := e.o.Store.StepRuns(ctx, r.ID)
-		if err != nil {
-			return queue.Done{}, err
-		}
-		st, _ := stepOf(spec, steps, t)
 		if f.Status == run.TaskLost {
 			n.retryable = st.OnLost != job.LostFail
 		}
@@ -399,15 +386,7 @@ func (e *Engine) rescue(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			spec, err := e.spec(ctx, e.activate(r.ID, nil), r)
-			if err != nil {
-				return err
-			}
-			steps, err := e.o.Store.StepRuns(ctx, r.ID)
-			if err != nil {
-				return err
-			}
-			st, _ := stepOf(spec, steps, t)
+			st, _ := e.taskStep(ctx, t)
 			e.log.Info("publishing a stale queued task again", "run", r.ID, "task", t.ID, "attempt", t.Attempt)
 			e.publish(ctx, r, st, t.ID, t.Attempt)
 		}
@@ -420,9 +399,9 @@ func (e *Engine) rescue(ctx context.Context) error {
 }
 
 // render renders the step's parameters with the run's parameters and the
-// outputs of the finished steps (the output of the task on the same host
-// when there is one, else the first task's that has it).
-func (e *Engine) render(ctx context.Context, ar *activeRun, r run.Run, spec *job.Spec, steps []run.StepRun, step job.Step, t run.Task) (json.RawMessage, []string, error) {
+// outputs of the steps they refer to (finished: they are the step's
+// ancestors).
+func (e *Engine) render(ctx context.Context, ar *activeRun, r run.Run, spec *job.Spec, step job.Step, t run.Task) (json.RawMessage, []string, error) {
 	v := template.Values{Params: map[string]any{}, Secrets: map[string]bool{}, Outputs: map[string]map[string]any{}}
 	if len(r.Params) > 0 {
 		if err := json.Unmarshal(r.Params, &v.Params); err != nil {
@@ -449,63 +428,38 @@ func (e *Engine) render(ctx context.Context, ar *activeRun, r run.Run, spec *job
 		}
 	}
 	e.mu.Unlock()
-	for _, sr := range steps {
-		if !sr.Status.Final() {
-			continue
-		}
-		p, err := e.o.Store.ListTasks(ctx, run.TaskFilter{RunID: r.ID, StepRunID: sr.ID}, core.PageArgs{First: core.MaxPageSize})
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(p.Items) == 0 && r.Trigger.RetryOf != "" {
-			// A step a re-run of failed hosts did not run again: its
-			// outputs are the original run's.
-			if p, err = e.originalTasks(ctx, r.Trigger.RetryOf, sr.Name); err != nil {
+	leaves, err := template.Scan(step.Params)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range leaves {
+		for _, ref := range l.Refs {
+			if ref.Kind != template.RefOutput {
+				continue
+			}
+			if _, done := v.Outputs[ref.Step]; done {
+				continue
+			}
+			tasks, err := e.stepOutputs(ctx, ar, r, ref.Step)
+			if err != nil {
 				return nil, nil, err
 			}
-		}
-		outs := map[string]any{}
-		for _, x := range p.Items {
-			for k, val := range x.Outputs {
-				if _, ok := outs[k]; !ok || x.HostID == t.HostID {
-					outs[k] = val
+			// The output of the task on the same host when there is one,
+			// else the first task's that has it.
+			outs := map[string]any{}
+			for _, x := range tasks {
+				for k, val := range x.outputs {
+					if _, ok := outs[k]; !ok || x.hostID == t.HostID {
+						outs[k] = val
+					}
 				}
 			}
+			v.Outputs[ref.Step] = outs
 		}
-		v.Outputs[sr.Name] = outs
 	}
 	params := step.Params
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage(`{}`)
 	}
 	return template.Render(params, v)
-}
-
-// originalTasks returns the tasks of step name in run runID (the run a
-// retry re-runs), following its own RetryOf while the step has none.
-func (e *Engine) originalTasks(ctx context.Context, runID, name string) (core.Page[run.Task], error) {
-	for range 100 { // a chain of retries, bounded
-		r, err := e.o.Store.GetRun(ctx, runID)
-		if err != nil {
-			return core.Page[run.Task]{}, err
-		}
-		steps, err := e.o.Store.StepRuns(ctx, r.ID)
-		if err != nil {
-			return core.Page[run.Task]{}, err
-		}
-		for _, sr := range steps {
-			if sr.Name != name {
-				continue
-			}
-			p, err := e.o.Store.ListTasks(ctx, run.TaskFilter{RunID: r.ID, StepRunID: sr.ID}, core.PageArgs{First: core.MaxPageSize})
-			if err != nil || len(p.Items) > 0 || r.Trigger.RetryOf == "" {
-				return p, err
-			}
-		}
-		if r.Trigger.RetryOf == "" {
-			break
-		}
-		runID = r.Trigger.RetryOf
-	}
-	return core.Page[run.Task]{}, nil
 }

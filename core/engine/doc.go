@@ -56,6 +56,32 @@
 //     failed if a step failed (without ContinueOnError), timed out or was
 //     canceled; else succeeded.
 //
+// # Admission
+//
+// Decide never starts a run: a run is created queued, and the admitter
+// (admission.go; one goroutine of the Engine, woken when a run is created
+// or ends, and every few seconds) starts it, queued → running with its
+// StartedAt, then wakes its loop. Each pass reads the queued runs (oldest
+// first, up to a few thousand) and the running runs counted per project and
+// per job, and admits:
+//
+//   - higher Priority first;
+//   - within a priority, fairly between projects, round-robin: the project
+//     with the fewest running runs (counting those this pass admitted) goes
+//     next, ties to the project whose oldest waiting run is older; within a
+//     project, oldest first;
+//   - a run whose project is at its MaxConcurrentRuns, or whose job is at
+//     its Concurrency (the job's current version; runs count against it by
+//     JobID, so ad-hoc runs never do), is skipped until a run ends. A
+//     skipped run holds back nothing else: lower-priority runs of other
+//     projects, and of other jobs of its project, still start. So one
+//     project queueing many runs cannot starve another: while both have
+//     runs waiting, their slots alternate.
+//
+// A queued run with a cancel request is not admitted; its loop finishes it
+// canceled. A run's Deadline is StartedAt + the job's Timeout, so time spent
+// queued does not count against it.
+//
 // # Steps and conditions
 //
 // A pending step waits until every step it needs is final, then:

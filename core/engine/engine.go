@@ -24,10 +24,11 @@ import (
 // the workers (core/worker) that run them.
 //
 // One goroutine per active run loads the run's state, decides and applies;
-// it is woken when a task finishes, when the run is canceled, and when a
-// retry becomes due. The database holds the truth: the only things kept in
-// memory are what the database has no column for yet — the values of
-// secret parameters, and a failed attempt awaiting its retry (the row stays
+// it is woken when a task finishes, when the run is canceled, when a retry
+// becomes due and at the run's deadline. A queued run's loop only waits:
+// the admitter (admission.go) starts runs, within their limits. The
+// database holds the truth: the only things kept in memory are what the
+// database has no column for yet — the values of secret parameters, and a failed attempt awaiting its retry (the row stays
 // running until the retry or the final verdict, as the package
 // documentation on retries says). One engine drives the runs of a
 // database: several server replicas each drive every run, safely (every
@@ -56,6 +57,9 @@ type Options struct {
 	Store     run.Store
 	Jobs      Jobs
 	Inventory Inventory
+	// Projects gives admission the projects' MaxConcurrentRuns; nil
+	// applies no project limit.
+	Projects Projects
 	// Schemas checks the action and parameters of ad-hoc runs.
 	Schemas job.ActionSchemas
 	// Queue carries ready tasks to the workers and their reports back.
@@ -100,6 +104,7 @@ type Engine struct {
 	active   map[string]*activeRun
 	services []*queue.Service
 	wg       sync.WaitGroup
+	admit    chan struct{} // wakes the admitter
 }
 
 // activeRun is the in-memory side of a run that is not final.
@@ -111,6 +116,7 @@ type activeRun struct {
 	secrets map[string]string
 	notes   map[string]note // failed attempts awaiting a retry or a verdict
 	spec    *job.Spec
+	cache   runCache
 }
 
 // note is a failed attempt of a task whose row is still running.
@@ -135,11 +141,12 @@ func New(o Options) *Engine {
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = time.Minute
 	}
-	return &Engine{o: o, log: o.Logger, started: make(chan struct{}), active: map[string]*activeRun{}}
+	return &Engine{o: o, log: o.Logger, started: make(chan struct{}), active: map[string]*activeRun{}, admit: make(chan struct{}, 1)}
 }
 
 // Start answers the workers, resumes the runs a previous process left
-// queued or running, and starts the rescuer. It returns at once.
+// queued or running, and starts the rescuer and the admitter. It returns at
+// once.
 func (e *Engine) Start(ctx context.Context) error {
 	if e.o.Queue == nil {
 		return errors.New("engine: a queue is required")
@@ -159,8 +166,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.Stop()
 		return err
 	}
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.rescuer()
+	go e.admitter()
 	close(e.started)
 	return nil
 }
@@ -209,6 +217,11 @@ func (e *Engine) activate(id string, secrets map[string]string) *activeRun {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ar, ok := e.active[id]
+	if ok && ar.secrets == nil && secrets != nil {
+		// The admitter or a worker woke the run between its commit and
+		// its creator's activation: keep the secrets all the same.
+		ar.secrets = secrets
+	}
 	if !ok {
 		ar = &activeRun{id: id, wake: make(chan struct{}, 1), secrets: secrets, notes: map[string]note{}}
 		if e.ctx != nil && !e.stopped {
@@ -273,8 +286,9 @@ func (e *Engine) RunJob(ctx context.Context, req RunJobRequest) (run.Run, error)
 }
 
 // create stores run r of spec, with one step run per step and one task
-// per host that hosts gives for it, all or nothing, and starts it once the
-// caller's transaction commits.
+// per host that hosts gives for it, all or nothing, and once the caller's
+// transaction commits, activates its loop and wakes the admitter, which
+// starts it when its limits allow.
 func (e *Engine) create(ctx context.Context, r run.Run, spec job.Spec, secrets map[string]string, hosts func(i int, st job.Step) ([]inventory.Host, error)) (run.Run, error) {
 	var err error
 	if r.Spec, err = job.EncodeSpec(spec); err != nil {
@@ -299,7 +313,10 @@ func (e *Engine) create(ctx context.Context, r run.Run, spec job.Spec, secrets m
 	}
 	// Inside a transaction (the API's audit), the run exists for the loop
 	// only once it commits.
-	e.o.Store.AfterCommit(ctx, func() { e.activate(r.ID, secrets) })
+	e.o.Store.AfterCommit(ctx, func() {
+		e.activate(r.ID, secrets)
+		e.wakeAdmitter()
+	})
 	return r, nil
 }
 

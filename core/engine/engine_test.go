@@ -190,7 +190,7 @@ func testLogger() *slog.Logger {
 // engine starts an engine over the bundle's store and queue.
 func (b *bundle) engine(t testing.TB) *engine.Engine {
 	t.Helper()
-	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Schemas: anySchemas{}, Queue: b.q, StaleAfter: 3 * time.Second, Logger: testLogger()})
+	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Projects: project.NewService(b.s, nil), Schemas: anySchemas{}, Queue: b.q, StaleAfter: 3 * time.Second, Logger: testLogger()})
 	require.NoError(t, e.Start(context.Background()))
 	<-e.Started()
 	t.Cleanup(e.Stop)

@@ -13,11 +13,15 @@ import (
 
 // ---- the run loop ----
 
+// minRound is the least time between two rounds of one run's loop.
+const minRound = 20 * time.Millisecond
+
 func (e *Engine) loop(ar *activeRun) {
 	defer e.wg.Done()
 	ctx := e.ctx
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -25,6 +29,17 @@ func (e *Engine) loop(ar *activeRun) {
 		case <-ar.wake:
 		case <-timer.C:
 		}
+		// A busy run is woken by every task that ends; each round reads
+		// the whole run, so rounds are spaced by minRound and the wake-ups
+		// in between are served together.
+		if wait := minRound - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
 		done, next, err := e.drive(ctx, ar)
 		if ctx.Err() != nil {
 			return
@@ -141,13 +156,9 @@ func (e *Engine) drive(ctx context.Context, ar *activeRun) (done bool, next time
 		}
 		now := e.o.Now().UTC()
 		canceled := l.run.CancelRequestedAt != nil
-		if l.run.Status == run.RunQueued && !canceled {
-			// Admission: no limits yet, a run starts at once.
-			if _, err := e.o.Store.TransitionRun(ctx, l.run.ID, []run.RunStatus{run.RunQueued}, run.RunRunning, run.RunPatch{StartedAt: &now}); err != nil {
-				return false, time.Time{}, err
-			}
-			continue
-		}
+		// A queued run waits for the admitter (admission.go), which pokes
+		// it once it is running: Decide has nothing for it unless it is
+		// canceled (or invalid), and then finishes it here.
 		e.pruneNotes(ar, l)
 		st := e.state(ar, l, canceled)
 		decisions := Decide(st, now)
@@ -170,6 +181,9 @@ func (e *Engine) drive(ctx context.Context, ar *activeRun) (done bool, next time
 			}
 		}
 		if !again && !progress(decisions) {
+			if dl := st.Run.Deadline; !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
+				next = dl // wake at the deadline to time the run out
+			}
 			return false, next, nil
 		}
 	}
@@ -202,6 +216,9 @@ func (e *Engine) state(ar *activeRun, l *loaded, canceled bool) State {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := State{Run: RunState{ID: l.run.ID, Status: l.run.Status, Canceled: canceled}}
+	if l.run.Status == run.RunRunning && l.run.StartedAt != nil && l.spec.Timeout > 0 {
+		s.Run.Deadline = l.run.StartedAt.Add(l.spec.Timeout) // the job's timeout bounds the whole run
+	}
 	for _, sr := range l.steps {
 		ss := StepState{Name: sr.Name, Index: sr.Index, Status: sr.Status}
 		if i, ok := l.step[sr.Name]; ok {
@@ -276,6 +293,7 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		res, err := e.o.Store.TransitionRun(ctx, l.run.ID, from, d.RunStatus, run.RunPatch{FinishedAt: &now})
 		if err == nil && res.Applied {
 			e.log.Info("run finished", "run", l.run.ID, "status", d.RunStatus, "reason", d.Reason)
+			e.wakeAdmitter() // its slot is free
 		}
 		return res.Applied, time.Time{}, err
 	case KindDispatchTasks:

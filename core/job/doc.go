@@ -25,7 +25,8 @@
 //     or a hosts-typed parameter;
 //   - needs name other steps, and the steps form a DAG; a cycle is reported
 //     with its path ("a → b → a");
-//   - strategy numbers are in range, timeouts at most 24h, retries 0–10;
+//   - strategy numbers are in range, step timeouts at most 24h, retries
+//     0–10; the job's concurrency 0–1000 and its run timeout at most 7 days;
 //   - defaults have their parameter's type (a choice among its choices), and
 //     a secret parameter has no default: it would be stored in clear.
 //
@@ -51,6 +52,8 @@
 //	kind: Job
 //	name: deploy
 //	description: Roll out a release
+//	concurrency: 1   # runs of this job at once (0 or absent: no limit)
+//	timeout: 1h      # the whole run, from its start (absent: none)
 //	parameters:
 //	  - name: version
 //	    type: string

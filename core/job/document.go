@@ -33,6 +33,8 @@ type document struct {
 	Kind        string         `yaml:"kind" json:"kind"`
 	Name        string         `yaml:"name" json:"-"`
 	Description string         `yaml:"description,omitempty" json:"-"`
+	Concurrency int            `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
+	Timeout     duration       `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	Parameters  []docParameter `yaml:"parameters,omitempty" json:"parameters,omitempty"`
 	Steps       []docStep      `yaml:"steps" json:"steps"`
 }
@@ -178,7 +180,7 @@ func DecodeSpec(data []byte) (Spec, error) {
 }
 
 func toDocument(s Spec) document {
-	doc := document{APIVersion: APIVersion, Kind: DocumentKind}
+	doc := document{APIVersion: APIVersion, Kind: DocumentKind, Concurrency: s.Concurrency, Timeout: duration(s.Timeout)}
 	for _, p := range s.Parameters {
 		doc.Parameters = append(doc.Parameters, docParameter{
 			Name: p.Name, Type: string(p.Type), Required: p.Required, Default: docValue{p.Default},
@@ -205,7 +207,7 @@ func toDocument(s Spec) document {
 }
 
 func fromDocument(doc document) Spec {
-	var s Spec
+	s := Spec{Concurrency: doc.Concurrency, Timeout: time.Duration(doc.Timeout)}
 	for _, p := range doc.Parameters {
 		t := ParamType(p.Type)
 		def := p.Default.v

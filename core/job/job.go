@@ -18,9 +18,12 @@ const (
 	MaxTargets        = 10000 // host IDs plus group IDs of one step
 	MaxStepParamsLen  = 64 << 10
 	MaxTimeout        = 24 * time.Hour
-	MaxRetries        = 10
-	MaxRetryBackoff   = time.Hour
-	MaxStrategyCount  = 100000
+	// MaxRunTimeout bounds Spec.Timeout, the deadline of a whole run.
+	MaxRunTimeout    = 7 * 24 * time.Hour
+	MaxConcurrency   = 1000
+	MaxRetries       = 10
+	MaxRetryBackoff  = time.Hour
+	MaxStrategyCount = 100000
 )
 
 // Job is a versioned definition in a project. Name and Description belong to
@@ -50,8 +53,16 @@ type Version struct {
 	CreatedBy string
 }
 
-// Spec is what a version of a job defines: its parameters and its steps.
+// Spec is what a version of a job defines: its parameters and its steps,
+// and the limits of its runs.
 type Spec struct {
+	// Concurrency caps how many runs of the job run at once (0: no cap);
+	// the engine keeps the others queued. The job's current version sets
+	// it for all its runs.
+	Concurrency int
+	// Timeout bounds a whole run from its start (0: none): a run still
+	// going then is stopped and ends timed out.
+	Timeout    time.Duration
 	Parameters []Parameter
 	Steps      []Step
 }

@@ -57,7 +57,13 @@ func checkRefName(field, name string) error {
 // canonicalSpec checks everything that needs neither the graph nor the
 // executors, and returns the canonical copy of spec.
 func canonicalSpec(spec Spec) (Spec, error) {
-	var out Spec
+	if spec.Concurrency < 0 || spec.Concurrency > MaxConcurrency {
+		return Spec{}, core.Invalid("concurrency", "must be between 0 (no limit) and %d, got %d", MaxConcurrency, spec.Concurrency)
+	}
+	if spec.Timeout < 0 || spec.Timeout > MaxRunTimeout {
+		return Spec{}, core.Invalid("timeout", "must be between 0 (none) and %s, got %s", MaxRunTimeout, spec.Timeout)
+	}
+	out := Spec{Concurrency: spec.Concurrency, Timeout: spec.Timeout}
 	if len(spec.Parameters) > MaxParameters {
 		return Spec{}, core.Invalid("parameters", "at most %d parameters, got %d", MaxParameters, len(spec.Parameters))
 	}

@@ -98,6 +98,11 @@ func TestValidateSpec(t *testing.T) {
 		{"hosts default of groups", func(s *job.Spec) { s.Parameters[3].Default = []string{groupID} }, "parameters[3].default", "is not a host ID"},
 		{"hosts default not a list", func(s *job.Spec) { s.Parameters[3].Default = hostID }, "parameters[3].default", "list of host IDs"},
 		{"secret default", func(s *job.Spec) { s.Parameters[4].Default = "x" }, "parameters[4].default", "stored in clear"},
+		// run limits
+		{"negative concurrency", func(s *job.Spec) { s.Concurrency = -1 }, "concurrency", "between 0 (no limit) and 1000, got -1"},
+		{"concurrency over 1000", func(s *job.Spec) { s.Concurrency = 1001 }, "concurrency", "between 0 (no limit) and 1000"},
+		{"negative run timeout", func(s *job.Spec) { s.Timeout = -time.Second }, "timeout", "between 0 (none)"},
+		{"run timeout over 7 days", func(s *job.Spec) { s.Timeout = 7*24*time.Hour + time.Second }, "timeout", "168h0m0s"},
 		// steps
 		{"no steps", func(s *job.Spec) { s.Steps = nil }, "steps", "at least one step"},
 		{"step name empty", func(s *job.Spec) { s.Steps[1].Name = "" }, "steps[1].name", "must not be empty"},

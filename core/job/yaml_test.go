@@ -35,6 +35,8 @@ func canonicalJob(t *testing.T) job.Job {
 	spec.Steps[2].Params = json.RawMessage(`{"msg":"${{ steps.fetch.outputs.path }}","n":3,"f":1.5,"big":12345678901234567890123,"on":true,"nil":null,"list":[1,"a",{"k":"v"}]}`)
 	spec.Steps[2].Timeout = 90 * time.Second
 	spec.Parameters[0].Description = "Release to roll out\nas a tag"
+	spec.Concurrency = 2
+	spec.Timeout = time.Hour
 	s, err := job.ValidateSpec(context.Background(), spec, fakeSchemas{})
 	require.NoError(t, err)
 	return job.Job{ID: core.NewID(core.KindJob), Name: "deploy", Description: "Roll out a release", Version: 3, Spec: s}
@@ -91,6 +93,25 @@ steps:
 	require.Equal(t, `{"command":"echo ${{ params.when }}","retries":16}`, string(def.Spec.Steps[0].Params))
 	_, err = job.ValidateSpec(context.Background(), def.Spec, fakeSchemas{})
 	require.NoError(t, err)
+}
+
+func TestImportRunLimits(t *testing.T) {
+	t.Parallel()
+	step := "steps:\n  - name: a\n    executor: shell\n    action: noop\n    targets: {selector: a}\n"
+	def, err := job.Import([]byte("apiVersion: jobgraph/v1\nkind: Job\nname: x\nconcurrency: 2\ntimeout: 1h\n" + step))
+	require.NoError(t, err)
+	require.Equal(t, 2, def.Spec.Concurrency)
+	require.Equal(t, time.Hour, def.Spec.Timeout)
+	_, err = job.ValidateSpec(context.Background(), def.Spec, fakeSchemas{})
+	require.NoError(t, err)
+
+	def, err = job.Import([]byte("apiVersion: jobgraph/v1\nkind: Job\nname: x\nconcurrency: -1\n" + step))
+	require.NoError(t, err, "the range is ValidateSpec's to check")
+	_, err = job.ValidateSpec(context.Background(), def.Spec, fakeSchemas{})
+	require.Equal(t, "concurrency", core.FieldOf(err))
+
+	_, err = job.Import([]byte("apiVersion: jobgraph/v1\nkind: Job\nname: x\ntimeout: soon\n" + step))
+	require.ErrorContains(t, err, `line 4: "soon" is not a duration`)
 }
 
 func TestImportIsStrict(t *testing.T) {

@@ -16,6 +16,8 @@ import (
 const (
 	MaxNameLen        = 63
 	MaxDescriptionLen = 4096
+	// MaxMaxConcurrentRuns bounds MaxConcurrentRuns.
+	MaxMaxConcurrentRuns = 10000
 )
 
 // Project is the unit of ownership and of access control.
@@ -23,8 +25,11 @@ type Project struct {
 	ID          string
 	Name        string
 	Description string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// MaxConcurrentRuns caps how many of the project's runs run at once
+	// (0, the default: no cap); the engine keeps the others queued.
+	MaxConcurrentRuns int
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // Filter narrows a project list.
@@ -78,8 +83,9 @@ func NewService(store Store, members Members) *Service {
 
 // CreateInput is what a new project is made of.
 type CreateInput struct {
-	Name        string
-	Description string
+	Name              string
+	Description       string
+	MaxConcurrentRuns int
 	// OwnerID, if set, is the user who becomes the project's owner, in the
 	// same transaction.
 	OwnerID string
@@ -92,8 +98,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Project, error) {
 		ID:          core.NewID(core.KindProject),
 		Name:        strings.TrimSpace(in.Name),
 		Description: in.Description,
-		CreatedAt:   now,
-		UpdatedAt:   now,
+		// Checked by validate below, before anything is stored.
+		MaxConcurrentRuns: in.MaxConcurrentRuns,
+		CreatedAt:         now,
+		UpdatedAt:         now,
 	}
 	if err := p.validate(); err != nil {
 		return Project{}, err
@@ -115,9 +123,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Project, error) {
 
 // UpdateInput changes a project; nil fields stay as they are.
 type UpdateInput struct {
-	ID          string
-	Name        *string
-	Description *string
+	ID                string
+	Name              *string
+	Description       *string
+	MaxConcurrentRuns *int
 }
 
 // Update applies in to the project it names.
@@ -136,6 +145,9 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (Project, error) {
 		}
 		if in.Description != nil {
 			p.Description = *in.Description
+		}
+		if in.MaxConcurrentRuns != nil {
+			p.MaxConcurrentRuns = *in.MaxConcurrentRuns
 		}
 		if err := p.validate(); err != nil {
 			return err
@@ -209,5 +221,11 @@ func (p Project) validate() error {
 	if err := core.CheckName("name", p.Name, MaxNameLen); err != nil {
 		return err
 	}
-	return core.CheckText("description", p.Description, MaxDescriptionLen)
+	if err := core.CheckText("description", p.Description, MaxDescriptionLen); err != nil {
+		return err
+	}
+	if p.MaxConcurrentRuns < 0 || p.MaxConcurrentRuns > MaxMaxConcurrentRuns {
+		return core.Invalid("maxConcurrentRuns", "must be between 0 (no limit) and %d, got %d", MaxMaxConcurrentRuns, p.MaxConcurrentRuns)
+	}
+	return nil
 }

@@ -116,6 +116,13 @@ func CheckPriority(field string, p int) error {
 	return nil
 }
 
+// RunningCounts are the numbers of running runs, by project ID and by job
+// ID (ad-hoc runs count for their project only).
+type RunningCounts struct {
+	ByProject map[string]int
+	ByJob     map[string]int
+}
+
 // StepRun is one step of a run: the tasks of that step on its hosts.
 type StepRun struct {
 	ID     string
@@ -331,6 +338,11 @@ type RunStore interface {
 	ListRuns(ctx context.Context, f Filter, page core.PageArgs) (core.Page[Run], error)
 	// StepRuns returns a run's step runs in Index order, with their Counts.
 	StepRuns(ctx context.Context, runID string) ([]StepRun, error)
+	// QueuedRuns returns up to limit queued runs, oldest first (by
+	// CreatedAt, then ID), without their Spec: what admission reads.
+	QueuedRuns(ctx context.Context, limit int) ([]Run, error)
+	// RunningCounts counts the running runs per project and per job.
+	RunningCounts(ctx context.Context) (RunningCounts, error)
 	// TransitionRun moves a run to "to" only if its status is one of from.
 	TransitionRun(ctx context.Context, id string, from []RunStatus, to RunStatus, p RunPatch) (TransitionResult[RunStatus], error)
 	// RequestCancel records a cancel request on a run that is not final

@@ -11,21 +11,24 @@ import (
 )
 
 type projectRow struct {
-	ID          string `gorm:"primaryKey"`
-	Name        string
-	Description string
-	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
-	UpdatedAt   time.Time `gorm:"autoUpdateTime:false"`
+	ID                string `gorm:"primaryKey"`
+	Name              string
+	Description       string
+	MaxConcurrentRuns int
+	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
 }
 
 func (projectRow) TableName() string { return "projects" }
 
 func projectFromCore(p project.Project) projectRow {
-	return projectRow{ID: p.ID, Name: p.Name, Description: p.Description, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	return projectRow{ID: p.ID, Name: p.Name, Description: p.Description, MaxConcurrentRuns: p.MaxConcurrentRuns,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 func (r projectRow) toCore() project.Project {
-	return project.Project{ID: r.ID, Name: r.Name, Description: r.Description, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+	return project.Project{ID: r.ID, Name: r.Name, Description: r.Description, MaxConcurrentRuns: r.MaxConcurrentRuns,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 }
 
 func projectConflict(err error, name string) error {
@@ -44,7 +47,7 @@ func (s *Store) CreateProject(ctx context.Context, p project.Project) error {
 // UpdateProject implements project.Store.
 func (s *Store) UpdateProject(ctx context.Context, p project.Project) error {
 	res := s.conn(ctx).Model(&projectRow{ID: p.ID}).
-		Select("name", "description", "updated_at").Updates(projectFromCore(p))
+		Select("name", "description", "max_concurrent_runs", "updated_at").Updates(projectFromCore(p))
 	if res.Error != nil {
 		return projectConflict(res.Error, p.Name)
 	}

@@ -299,6 +299,44 @@ func (s *Store) ListRuns(ctx context.Context, f run.Filter, page core.PageArgs) 
 	return toPage(rows, page, runRow.toCore, func(r runRow) (string, string) { return runTimeKey(r.CreatedAt), r.ID }), nil
 }
 
+// QueuedRuns implements run.RunStore (index runs_status).
+func (s *Store) QueuedRuns(ctx context.Context, limit int) ([]run.Run, error) {
+	var rows []runRow
+	err := s.conn(ctx).Omit("spec").Where("status = ?", string(run.RunQueued)).
+		Order("created_at").Order("id").Limit(limit).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("queued runs: %w", err)
+	}
+	out := make([]run.Run, len(rows))
+	for i, r := range rows {
+		out[i] = r.toCore()
+	}
+	return out, nil
+}
+
+// RunningCounts implements run.RunStore with one GROUP BY over the running
+// runs.
+func (s *Store) RunningCounts(ctx context.Context) (run.RunningCounts, error) {
+	var rows []struct {
+		ProjectID string
+		JobID     *string
+		N         int
+	}
+	err := s.conn(ctx).Model(&runRow{}).Select("project_id, job_id, COUNT(*) AS n").
+		Where("status = ?", string(run.RunRunning)).Group("project_id, job_id").Scan(&rows).Error
+	if err != nil {
+		return run.RunningCounts{}, fmt.Errorf("count running runs: %w", err)
+	}
+	out := run.RunningCounts{ByProject: map[string]int{}, ByJob: map[string]int{}}
+	for _, r := range rows {
+		out.ByProject[r.ProjectID] += r.N
+		if r.JobID != nil {
+			out.ByJob[*r.JobID] += r.N
+		}
+	}
+	return out, nil
+}
+
 // StepRuns implements run.RunStore. Counts come from one GROUP BY over the
 // run's tasks.
 func (s *Store) StepRuns(ctx context.Context, runID string) ([]run.StepRun, error) {
@@ -423,7 +461,7 @@ func (s *Store) TransitionStep(ctx context.Context, id string, from []run.StepSt
 // GetTasks implements run.TaskStore.
 func (s *Store) GetTasks(ctx context.Context, ids []string) ([]run.Task, error) {
 	var out []run.Task
-	for part := range slices.Chunk(ids, 500) {
+	for _, part := range chunks(ids, 500) {
 		var rows []taskRow
 		if err := s.conn(ctx).Where("id IN ?", part).Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("get tasks: %w", err)
@@ -587,11 +625,15 @@ func (s *Store) ClaimTasks(ctx context.Context, req run.ClaimRequest) ([]run.Tas
 // never moves back.
 func (s *Store) TouchTasks(ctx context.Context, ids []string, at time.Time) error {
 	at = at.UTC()
+	ids = slices.Clone(ids)
+	slices.Sort(ids) // rows locked in key order deadlock less
 	for _, chunk := range chunks(ids, 500) {
-		err := s.conn(ctx).Model(&taskRow{}).
-			Where("id IN ? AND status IN ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", chunk,
-				[]string{string(run.TaskQueued), string(run.TaskRunning)}, at).
-			Update("heartbeat_at", at).Error
+		err := s.retryDeadlock(ctx, func() error {
+			return s.conn(ctx).Model(&taskRow{}).
+				Where("id IN ? AND status IN ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", chunk,
+					[]string{string(run.TaskQueued), string(run.TaskRunning)}, at).
+				Update("heartbeat_at", at).Error
+		})
 		if err != nil {
 			return fmt.Errorf("touch tasks: %w", err)
 		}

@@ -564,3 +564,57 @@ func TestListRuns(t *testing.T) {
 		require.Equal(t, r4.Trigger.RetryOf, p.Items[0].Trigger.RetryOf)
 	})
 }
+
+// TestQueuedRunsAndRunningCounts covers what admission reads: the queued
+// runs oldest first, without their spec, and the running runs counted per
+// project and per job.
+func TestQueuedRunsAndRunningCounts(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := runSetup(t, s)
+		other := b.newProject(t, "other")
+		jobID := core.NewID(core.KindJob)
+		add := func(projectID string, created time.Time, status run.RunStatus, job string) run.Run {
+			r, st, ts := fixture(projectID, created, hostIDs(1))
+			r.Status, r.JobID = status, job
+			if job == "" {
+				r.JobVersion = 0
+			}
+			require.NoError(t, s.CreateRun(b.ctx, r, st, ts))
+			return r
+		}
+		// Created out of order; two share a time, so the ID breaks the tie.
+		q2 := add(b.project, runBase.Add(2*time.Second), run.RunQueued, jobID)
+		q0 := add(other, runBase, run.RunQueued, "")
+		q1 := add(b.project, runBase, run.RunQueued, jobID)
+		if q1.ID < q0.ID {
+			q0, q1 = q1, q0
+		}
+		add(b.project, runBase, run.RunRunning, jobID)
+		add(b.project, runBase, run.RunRunning, jobID)
+		add(b.project, runBase, run.RunRunning, "")
+		add(other, runBase, run.RunRunning, core.NewID(core.KindJob))
+		add(other, runBase, run.RunSucceeded, jobID)
+
+		got, err := s.QueuedRuns(b.ctx, 10)
+		require.NoError(t, err)
+		ids := []string{}
+		for _, r := range got {
+			ids = append(ids, r.ID)
+			require.Equal(t, run.RunQueued, r.Status)
+			require.Nil(t, r.Spec, "the spec is not read")
+		}
+		require.Equal(t, []string{q0.ID, q1.ID, q2.ID}, ids)
+		require.Equal(t, q2.JobID, got[2].JobID)
+		require.Equal(t, q2.Priority, got[2].Priority)
+		got, err = s.QueuedRuns(b.ctx, 2)
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+
+		c, err := s.RunningCounts(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, map[string]int{b.project: 3, other: 1}, c.ByProject)
+		require.Len(t, c.ByJob, 2)
+		require.Equal(t, 2, c.ByJob[jobID], "ad-hoc and final runs do not count for a job")
+	})
+}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -185,6 +186,24 @@ func (s *Store) AfterCommit(ctx context.Context, fn func()) {
 }
 
 // conn returns the transaction in ctx, or the pool.
+// retryDeadlock runs f, and again (up to three times in all) when MySQL
+// picked it as a deadlock victim (error 1213). Only for a statement outside
+// a transaction that is safe to repeat, such as a heartbeat over many rows,
+// which can deadlock with a transition of one of them; inside a transaction
+// the whole transaction is the caller's to repeat.
+func (s *Store) retryDeadlock(ctx context.Context, f func() error) error {
+	for i := 0; ; i++ {
+		err := f()
+		var me *gomysql.MySQLError
+		if err == nil || i == 2 || !errors.As(err, &me) || me.Number != 1213 {
+			return err
+		}
+		if _, inTx := activeTx(ctx); inTx {
+			return err
+		}
+	}
+}
+
 func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if st, ok := activeTx(ctx); ok {
 		return st.tx

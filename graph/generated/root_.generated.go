@@ -387,16 +387,17 @@ type ComplexityRoot struct {
 	}
 
 	Project struct {
-		AuditEvents func(childComplexity int, first *int, after *string, filter *model.AuditFilter) int
-		CreatedAt   func(childComplexity int) int
-		Credentials func(childComplexity int, first *int, after *string, filter *model.CredentialFilter) int
-		Description func(childComplexity int) int
-		HostGroups  func(childComplexity int, first *int, after *string, filter *model.HostGroupFilter) int
-		Hosts       func(childComplexity int, first *int, after *string, filter *model.HostFilter) int
-		ID          func(childComplexity int) int
-		Members     func(childComplexity int) int
-		Name        func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		AuditEvents       func(childComplexity int, first *int, after *string, filter *model.AuditFilter) int
+		CreatedAt         func(childComplexity int) int
+		Credentials       func(childComplexity int, first *int, after *string, filter *model.CredentialFilter) int
+		Description       func(childComplexity int) int
+		HostGroups        func(childComplexity int, first *int, after *string, filter *model.HostGroupFilter) int
+		Hosts             func(childComplexity int, first *int, after *string, filter *model.HostFilter) int
+		ID                func(childComplexity int) int
+		MaxConcurrentRuns func(childComplexity int) int
+		Members           func(childComplexity int) int
+		Name              func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
 	}
 
 	ProjectConnection struct {
@@ -2021,6 +2022,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.ID(childComplexity), true
+	case "Project.maxConcurrentRuns":
+		if e.ComplexityRoot.Project.MaxConcurrentRuns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.MaxConcurrentRuns(childComplexity), true
 	case "Project.members":
 		if e.ComplexityRoot.Project.Members == nil {
 			break
@@ -3774,6 +3781,8 @@ type Project implements Node {
   id: ID!
   name: String!
   description: String!
+  "How many of the project's runs may run at once; 0 for no limit. Others wait queued."
+  maxConcurrentRuns: Int!
   createdAt: Time!
   updatedAt: Time!
   "Null, with a FORBIDDEN error, for a caller without the permission."
@@ -3808,6 +3817,8 @@ input CreateProjectInput {
   "1–63 letters, digits, '.', '_' or '-'; unique."
   name: String!
   description: String
+  "0–10000 runs of the project at once; 0 (the default) for no limit."
+  maxConcurrentRuns: Int
 }
 
 type CreateProjectPayload {
@@ -3818,6 +3829,8 @@ input UpdateProjectInput {
   id: ID!
   name: String
   description: String
+  "0–10000; 0 for no limit. Lowering it stops no run: it holds the next ones queued."
+  maxConcurrentRuns: Int
 }
 
 type UpdateProjectPayload {
@@ -4752,6 +4765,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_name(ctx, field)
 	case "description":
 		return ec.fieldContext_Project_description(ctx, field)
+	case "maxConcurrentRuns":
+		return ec.fieldContext_Project_maxConcurrentRuns(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Project_createdAt(ctx, field)
 	case "updatedAt":

@@ -15,11 +15,12 @@ import (
 
 // Project is the API view of a project.
 type Project struct {
-	ID          string
-	Name        string
-	Description string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID                string
+	Name              string
+	Description       string
+	MaxConcurrentRuns int
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 func (Project) IsNode()         {}

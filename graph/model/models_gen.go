@@ -162,6 +162,8 @@ type CreateProjectInput struct {
 	// 1–63 letters, digits, '.', '_' or '-'; unique.
 	Name        string  `json:"name"`
 	Description *string `json:"description,omitempty"`
+	// 0–10000 runs of the project at once; 0 (the default) for no limit.
+	MaxConcurrentRuns *int `json:"maxConcurrentRuns,omitempty"`
 }
 
 type CreateProjectPayload struct {
@@ -610,6 +612,8 @@ type UpdateProjectInput struct {
 	ID          string  `json:"id"`
 	Name        *string `json:"name,omitempty"`
 	Description *string `json:"description,omitempty"`
+	// 0–10000; 0 for no limit. Lowering it stops no run: it holds the next ones queued.
+	MaxConcurrentRuns *int `json:"maxConcurrentRuns,omitempty"`
 }
 
 type UpdateProjectPayload struct {
