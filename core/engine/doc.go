@@ -1,8 +1,12 @@
-// Package engine runs jobs. Engine (engine.go) is the doer: RunJob
-// validates a run's parameters, resolves its targets and stores it; a loop
-// per active run applies Decide's decisions with the conditional
-// transitions of package run, and a bounded pool of in-process workers
-// executes tasks on the executors and stores their logs and outputs.
+// Package engine runs jobs. Engine (engine.go) is the doer: RunJob,
+// AdHocRun and RetryRun validate a run's parameters, resolve its targets
+// and store it; the admitter (admission.go) starts queued runs within their
+// limits; a loop per active run (loop.go) applies Decide's decisions with
+// the conditional transitions of package run and publishes ready tasks to
+// the queue; dispatch.go answers the workers (core/worker) that claim and
+// run them, and stores their logs, outputs and results; the rescuer there
+// republishes tasks the queue lost and loses tasks whose worker went
+// silent.
 //
 // The decision core of the job engine is Decide: it reads
 // one run's State (plain data: the run, its step runs, their tasks) and
