@@ -33,6 +33,7 @@ import (
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/engine"
+	"github.com/jobgraph/jobgraph/core/events"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -103,7 +104,9 @@ type testBundle struct {
 	authz *rbac.Authorizer
 	runs  *engine.Engine
 	srv   *httptest.Server
-	log   *lockedBuffer
+	// smallWindow makes subscribe's socket buffer little (a slow reader).
+	smallWindow bool
+	log         *lockedBuffer
 	// token authenticates do, ok, fails and post: the admin's, unless a
 	// test changes it.
 	token string
@@ -133,7 +136,8 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	q, err := queue.Open(context.Background(), queue.Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	t.Cleanup(q.Close)
-	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Projects: project.NewService(s, authz), Schemas: graph.ActionSchemas(executors), Queue: q})
+	bus := events.New(q, nil)
+	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Events: bus, Projects: project.NewService(s, authz), Schemas: graph.ActionSchemas(executors), Queue: q})
 	require.NoError(t, b.runs.Start(context.Background()))
 	t.Cleanup(b.runs.Stop)
 	w, err := worker.New(worker.Options{Queue: q, Executors: executors, FlushEvery: 10 * time.Millisecond})
@@ -149,6 +153,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Executors:     executors,
 		Jobs:          jobs,
 		Runs:          b.runs,
+		Events:        bus,
 		Tx:            s,
 		Logger:        slog.New(slog.NewJSONHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:         s.Ping,
@@ -168,7 +173,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 // fails, post and get send token instead ("" sends no credentials). It
 // keeps its own record of response bodies.
 func (b *testBundle) withToken(token string) *testBundle {
-	return &testBundle{store: b.store, inv: b.inv, ids: b.ids, authz: b.authz, runs: b.runs, srv: b.srv, log: b.log, token: token}
+	return &testBundle{store: b.store, inv: b.inv, ids: b.ids, authz: b.authz, runs: b.runs, srv: b.srv, log: b.log, token: token, smallWindow: b.smallWindow}
 }
 
 // inProcessExecutors stands in for the plugin host (a process boundary):

@@ -30,6 +30,10 @@ type caller struct {
 	authErr    error
 	clientAddr string
 	userAgent  string
+	// secret is the token or session secret the principal came from, kept
+	// so that a long-lived subscription can check it still holds. Never
+	// logged or returned.
+	secret string
 	// cookies sets and clears the session cookie on the HTTP response (nil
 	// over WebSocket).
 	cookies *cookieJar
@@ -120,7 +124,7 @@ func (r *Resolver) authenticate(next http.Handler) http.Handler {
 			// request anonymous, so that the console can sign in again; one
 			// sent from another origin is ignored altogether.
 			if p, err := r.identity.Authenticate(ctx, ck.Value); err == nil {
-				c.principal = &p
+				c.principal, c.secret = &p, ck.Value
 			} else if !errors.Is(err, core.ErrUnauthenticated) {
 				c.authErr = err // the database failed: INTERNAL, not "signed out"
 			}
@@ -136,7 +140,7 @@ func (c *caller) resolve(ctx context.Context, id *identity.Service, secret strin
 		c.authErr = err
 		return
 	}
-	c.principal = &p
+	c.principal, c.secret = &p, secret
 }
 
 // sameOrigin reports whether a browser request comes from the server's own
@@ -187,7 +191,7 @@ func (r *Resolver) websocketInit(ctx context.Context, payload transport.InitPayl
 	case secret != "":
 		conn.resolve(ctx, r.identity, strings.TrimSpace(secret))
 	case c.authErr == nil && c.principal != nil:
-		conn.principal = c.principal
+		conn.principal, conn.secret = c.principal, c.secret
 	case c.authErr != nil:
 		conn.authErr = c.authErr
 	default:

@@ -300,6 +300,23 @@ func authzRows() []authzRow {
 				return map[string]any{"id": c["id"]}
 			}},
 
+		// ---- Subscription ----
+		{field: "Subscription.runUpdates", level: levelProjectRead,
+			query: `subscription($id: ID!) { runUpdates(runId: $id) { kind run { id status } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newRun(t)}
+			}},
+		{field: "Subscription.taskLog", level: levelProjectRead,
+			query: `subscription($id: ID!) { taskLog(taskId: $id) { chunks { seq data } resyncAfterSeq taskStatus } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newTask(t)}
+			}},
+		{field: "Subscription.projectRuns", level: levelProjectRead,
+			query: `subscription($id: ID!) { projectRuns(projectId: $id) { kind run { id status } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.p}
+			}},
+
 		// ---- Mutation: access ----
 		{field: "Mutation.login", level: levelPublic,
 			query: `mutation($in: LoginInput!) { login(input: $in) { user { username } expiresAt } }`,
@@ -693,7 +710,11 @@ func TestAuthzMatrix(t *testing.T) {
 				// Callers run one after another: each prepares its own objects.
 				for _, c := range fx.callers {
 					t.Run(c.kind.String(), func(t *testing.T) {
-						data, errs := fx.b.withToken(c.token).do(t, row.query, row.vars(t, fx, c))
+						call := fx.b.withToken(c.token).do
+						if strings.HasPrefix(row.field, "Subscription.") {
+							call = fx.b.withToken(c.token).subscribeFirst
+						}
+						data, errs := call(t, row.query, row.vars(t, fx, c))
 						want := expectedCode(row.level, c.kind)
 						if want == "" {
 							for _, e := range errs {

@@ -10,9 +10,11 @@ package graph
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/audit"
+	"github.com/jobgraph/jobgraph/core/events"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -35,11 +37,14 @@ type Resolver struct {
 	audit     *audit.Recorder
 	executors Executors
 	runs      Runs
+	events    *events.Bus
 	tx        core.Transactor
 	log       *slog.Logger
 
 	secureCookies  bool
 	allowedOrigins []string
+	liveRecheck    time.Duration
+	liveBuf        int
 }
 
 // Executors is what the API shows of the executor plugins;

@@ -92,14 +92,18 @@ func toTaskConnection(p core.Page[run.Task]) *model.TaskConnection {
 func toTaskLogs(chunks []run.LogChunk, afterSeq int64) *model.TaskLogs {
 	out := &model.TaskLogs{Chunks: make([]*model.LogChunk, len(chunks)), LastSeq: int(afterSeq)}
 	for i, c := range chunks {
-		data := string(c.Data)
-		if !utf8.ValidString(data) {
-			data = strings.ToValidUTF8(data, "\uFFFD")
-		}
-		out.Chunks[i] = &model.LogChunk{Seq: int(c.Seq), Stream: model.LogStream(strings.ToUpper(string(c.Stream))), Data: data, At: c.At}
+		out.Chunks[i] = toModelChunk(c)
 		out.LastSeq = int(c.Seq)
 	}
 	return out
+}
+
+func toModelChunk(c run.LogChunk) *model.LogChunk {
+	data := string(c.Data)
+	if !utf8.ValidString(data) {
+		data = strings.ToValidUTF8(data, "\uFFFD")
+	}
+	return &model.LogChunk{Seq: int(c.Seq), Stream: model.LogStream(strings.ToUpper(string(c.Stream))), Data: data, At: c.At}
 }
 
 func fromModelRunFilter(projectID string, f *model.RunFilter) run.Filter {

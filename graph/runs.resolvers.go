@@ -168,7 +168,48 @@ func (r *runResolver) Tasks(ctx context.Context, obj *model.Run, first *int, aft
 	return toTaskConnection(page), nil
 }
 
+// Kind is the resolver for the kind field.
+func (r *runUpdateResolver) Kind(ctx context.Context, obj *model.RunUpdate) (model.RunUpdateKind, error) {
+	if obj.Err != nil {
+		return "", obj.Err
+	}
+	return obj.Kind, nil
+}
+
+// RunUpdates is the resolver for the runUpdates field.
+func (r *subscriptionResolver) RunUpdates(ctx context.Context, runID string) (<-chan *model.RunUpdate, error) {
+	return r.followRun(ctx, runID)
+}
+
+// TaskLog is the resolver for the taskLog field.
+func (r *subscriptionResolver) TaskLog(ctx context.Context, taskID string, afterSeq *int) (<-chan *model.TaskLogUpdate, error) {
+	return r.followLog(ctx, taskID, int64(deref(afterSeq)))
+}
+
+// ProjectRuns is the resolver for the projectRuns field.
+func (r *subscriptionResolver) ProjectRuns(ctx context.Context, projectID string) (<-chan *model.RunUpdate, error) {
+	return r.followProject(ctx, projectID)
+}
+
+// Chunks is the resolver for the chunks field.
+func (r *taskLogUpdateResolver) Chunks(ctx context.Context, obj *model.TaskLogUpdate) ([]*model.LogChunk, error) {
+	if obj.Err != nil {
+		return nil, obj.Err
+	}
+	return nonNil(obj.Chunks), nil
+}
+
 // Run returns generated.RunResolver implementation.
 func (r *Resolver) Run() generated.RunResolver { return &runResolver{r} }
 
-type runResolver struct{ *Resolver }
+// RunUpdate returns generated.RunUpdateResolver implementation.
+func (r *Resolver) RunUpdate() generated.RunUpdateResolver { return &runUpdateResolver{r} }
+
+// TaskLogUpdate returns generated.TaskLogUpdateResolver implementation.
+func (r *Resolver) TaskLogUpdate() generated.TaskLogUpdateResolver { return &taskLogUpdateResolver{r} }
+
+type (
+	runResolver           struct{ *Resolver }
+	runUpdateResolver     struct{ *Resolver }
+	taskLogUpdateResolver struct{ *Resolver }
+)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/audit"
+	"github.com/jobgraph/jobgraph/core/events"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -38,6 +39,16 @@ type Options struct {
 	// Runs runs jobs and reads runs (*core/engine.Engine); nil refuses
 	// runJob and cancelRun and shows no runs.
 	Runs Runs
+	// Events carries run and log events to subscriptions (from any
+	// replica); nil turns subscriptions off.
+	Events *events.Bus
+	// LiveRecheck is how often a subscription checks that the caller's
+	// credentials and permission still hold. Default 10s.
+	LiveRecheck time.Duration
+	// LiveBuffer is how many updates a subscription holds for a subscriber
+	// that does not keep up, before it drops them (run updates: a snapshot
+	// follows) or tells it to resync (logs). Default 64.
+	LiveBuffer int
 	// Tx runs a mutation and its audit record in one transaction.
 	Tx     core.Transactor
 	Logger *slog.Logger
@@ -76,7 +87,7 @@ func NewHandler(opts Options) http.Handler {
 	}
 	r := &Resolver{
 		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, identity: opts.Identity, authz: opts.Authz,
-		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
+		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
 
 	mux := http.NewServeMux()

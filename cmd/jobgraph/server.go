@@ -24,6 +24,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/config"
 	"github.com/jobgraph/jobgraph/core/engine"
+	"github.com/jobgraph/jobgraph/core/events"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -249,9 +250,10 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	}
 	defer plugins.Stop()
 	jobs := job.NewService(a.store, graph.ActionSchemas(plugins))
+	bus := events.New(q, log)
 	// Defers run last in, first out: the worker stops first (and reports
 	// its tasks to the engine), then the engine, the plugins, the queue.
-	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q,
+	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q, Events: bus,
 		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine")})
 	if err := runs.Start(ctx); err != nil {
 		return err
@@ -272,6 +274,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		Inventory:       a.inventory,
 		Jobs:            jobs,
 		Runs:            runs,
+		Events:          bus,
 		Identity:        a.identity,
 		Authz:           a.authz,
 		Audit:           a.audit,

@@ -174,6 +174,7 @@ func (e *Engine) admitPass(ctx context.Context) error {
 		}
 		if res.Applied {
 			e.log.Debug("run admitted", "run", r.ID, "project", r.ProjectID, "job", r.JobID, "priority", r.Priority)
+			e.runEvent(r, run.RunRunning)
 			e.activate(r.ID, nil)
 		}
 		// Not applied: canceled and finished meanwhile. The slot it was

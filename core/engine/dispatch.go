@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/events"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/job/template"
 	"github.com/jobgraph/jobgraph/core/queue"
@@ -110,6 +111,7 @@ func (e *Engine) claim(ctx context.Context, c queue.Claim) (queue.Assignment, er
 		if err != nil {
 			return queue.Assignment{}, err
 		}
+		e.taskEvent(e.projectOf(ctx, t.RunID), t, run.TaskError, t.Attempt)
 		e.poke(t.RunID)
 		return drop("%s", failure), nil
 	}
@@ -122,6 +124,7 @@ func (e *Engine) claim(ctx context.Context, c queue.Claim) (queue.Assignment, er
 		if !res.Applied {
 			return drop("the task is %s", res.Status), nil
 		}
+		e.taskEvent(e.projectOf(ctx, t.RunID), t, run.TaskRunning, t.Attempt)
 	}
 	a.Run = true
 	return a, nil
@@ -260,9 +263,11 @@ func (e *Engine) logs(ctx context.Context, b queue.Logs) (queue.Stop, error) {
 		chunks = append(chunks, run.LogChunk{TaskID: l.TaskID, Seq: l.Seq, Stream: l.Stream, Data: l.Data, At: l.At})
 	}
 	if len(chunks) > 0 {
-		if _, err := e.o.Store.AppendLogs(ctx, chunks, e.o.Runs.LogCap()); err != nil {
+		res, err := e.o.Store.AppendLogs(ctx, chunks, e.o.Runs.LogCap())
+		if err != nil {
 			return queue.Stop{}, err
 		}
+		e.logEvents(res.Written, current)
 	}
 	for _, t := range tasks {
 		if t.Status.Final() && !slices.Contains(stop, t.ID) {
@@ -270,6 +275,22 @@ func (e *Engine) logs(ctx context.Context, b queue.Logs) (queue.Stop, error) {
 		}
 	}
 	return queue.Stop{Tasks: stop}, nil
+}
+
+// logEvents tells the subscribers of each task's log what was stored.
+func (e *Engine) logEvents(written []run.LogChunk, tasks map[string]run.Task) {
+	if e.o.Events == nil {
+		return
+	}
+	for i := 0; i < len(written); {
+		j := i
+		for j < len(written) && written[j].TaskID == written[i].TaskID {
+			j++
+		}
+		t := tasks[written[i].TaskID]
+		e.o.Events.PublishLogs(events.LogEvent{RunID: t.RunID, TaskID: t.ID, Chunks: written[i:j]})
+		i = j
+	}
 }
 
 // touch moves the heartbeat of the tasks a worker runs, and names the ones
@@ -339,10 +360,13 @@ func (e *Engine) finish(ctx context.Context, f queue.Finish) (queue.Done, error)
 			return queue.Done{}, nil
 		}
 	}
-	_, err = e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
+	res, err := e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
 		run.TaskPatch{IfAttempt: f.Attempt, At: at, ExitCode: n.exitCode, Error: &n.err, Outputs: n.outputs, FinishedAt: &at})
 	if err != nil {
 		return queue.Done{}, err
+	}
+	if res.Applied {
+		e.taskEvent(e.projectOf(ctx, t.RunID), t, n.status, t.Attempt)
 	}
 	e.poke(t.RunID)
 	return queue.Done{}, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/events"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/queue"
@@ -62,6 +63,8 @@ type Options struct {
 	Projects Projects
 	// Schemas checks the action and parameters of ad-hoc runs.
 	Schemas job.ActionSchemas
+	// Events tells subscribers what changed (nil: no one is told).
+	Events *events.Bus
 	// Queue carries ready tasks to the workers and their reports back.
 	Queue  *queue.Queue
 	Logger *slog.Logger
@@ -113,10 +116,11 @@ type activeRun struct {
 	wake chan struct{}
 
 	// guarded by Engine.mu
-	secrets map[string]string
-	notes   map[string]note // failed attempts awaiting a retry or a verdict
-	spec    *job.Spec
-	cache   runCache
+	secrets  map[string]string
+	notes    map[string]note // failed attempts awaiting a retry or a verdict
+	spec     *job.Spec
+	cache    runCache
+	progress string // the last progress published (events.go)
 }
 
 // note is a failed attempt of a task whose row is still running.
@@ -315,6 +319,7 @@ func (e *Engine) create(ctx context.Context, r run.Run, spec job.Spec, secrets m
 	// only once it commits.
 	e.o.Store.AfterCommit(ctx, func() {
 		e.activate(r.ID, secrets)
+		e.runEvent(r, run.RunQueued)
 		e.wakeAdmitter()
 	})
 	return r, nil

@@ -151,6 +151,7 @@ func (e *Engine) drive(ctx context.Context, ar *activeRun) (done bool, next time
 		if err != nil {
 			return false, time.Time{}, err
 		}
+		e.announce(ar, l)
 		if l.run.Status.Final() {
 			return true, time.Time{}, nil
 		}
@@ -293,6 +294,7 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		res, err := e.o.Store.TransitionRun(ctx, l.run.ID, from, d.RunStatus, run.RunPatch{FinishedAt: &now})
 		if err == nil && res.Applied {
 			e.log.Info("run finished", "run", l.run.ID, "status", d.RunStatus, "reason", d.Reason)
+			e.runEvent(l.run, d.RunStatus)
 			e.wakeAdmitter() // its slot is free
 		}
 		return res.Applied, time.Time{}, err
@@ -308,6 +310,7 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 				all = false
 				continue
 			}
+			e.taskEvent(l.run.ProjectID, l.byID[id], run.TaskQueued, l.byID[id].Attempt)
 			e.publish(ctx, l.run, l.stepSpec(d.Step), id, l.byID[id].Attempt)
 		}
 		return all, time.Time{}, nil
@@ -326,6 +329,7 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		e.mu.Unlock()
 		if res.Applied {
 			e.log.Info("retrying task", "run", l.run.ID, "task", d.Task, "attempt", attempt)
+			e.taskEvent(l.run.ProjectID, l.byID[d.Task], run.TaskQueued, attempt)
 			e.publish(ctx, l.run, l.stepSpec(d.Step), d.Task, attempt)
 		}
 		return res.Applied, time.Time{}, nil
@@ -348,6 +352,9 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 			res, err := e.o.Store.TransitionTask(ctx, id, from, to, run.TaskPatch{At: now, FinishedAt: &now, Error: &msg})
 			if err != nil {
 				return false, time.Time{}, err
+			}
+			if res.Applied {
+				e.taskEvent(l.run.ProjectID, l.byID[id], to, l.byID[id].Attempt)
 			}
 			if res.Applied && l.byID[id].Status == run.TaskRunning {
 				stop = append(stop, id)
@@ -372,9 +379,13 @@ func (e *Engine) settleNotes(ctx context.Context, ar *activeRun, tasks []run.Tas
 		if !ok || t.Status != run.TaskRunning {
 			continue
 		}
-		if _, err := e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
-			run.TaskPatch{At: now, ExitCode: n.exitCode, Error: &n.err, Outputs: n.outputs, FinishedAt: &n.finished}); err != nil {
+		res, err := e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
+			run.TaskPatch{At: now, ExitCode: n.exitCode, Error: &n.err, Outputs: n.outputs, FinishedAt: &n.finished})
+		if err != nil {
 			return err
+		}
+		if res.Applied {
+			e.taskEvent(e.projectOf(ctx, t.RunID), t, n.status, t.Attempt)
 		}
 	}
 	return nil

@@ -8,7 +8,7 @@
 //
 // Subjects, under the queue's event prefix:
 //
-//	run.<project>.<run>   RunEvent: a run, step or task changed status
+//	run.<project>.<run>   RunEvent: a run or task changed status, or progress
 //	log.<run>.<task>      LogEvent: chunks of a task's log were stored
 //
 // so a project's dashboard subscribes to run.<project>.*.
@@ -34,9 +34,15 @@ import (
 type Kind string
 
 const (
-	KindRun  Kind = "run"
-	KindStep Kind = "step"
+	// KindRun: the run's status changed (RunStatus).
+	KindRun Kind = "run"
+	// KindTask: a task's status changed (Task).
 	KindTask Kind = "task"
+	// KindProgress: the steps' statuses and task counts as the run's loop
+	// last read them (Steps, RunStatus). Published when they changed, at
+	// most once per round of the loop, so a subscriber gets counts without
+	// reading the database.
+	KindProgress Kind = "progress"
 )
 
 // RunEvent is a status change of a run, one of its steps or one of its
@@ -45,17 +51,10 @@ type RunEvent struct {
 	Kind      Kind          `json:"kind"`
 	ProjectID string        `json:"projectId"`
 	RunID     string        `json:"runId"`
-	RunStatus run.RunStatus `json:"runStatus,omitempty"` // KindRun
-	Step      *StepChange   `json:"step,omitempty"`      // KindStep
+	RunStatus run.RunStatus `json:"runStatus,omitempty"` // KindRun, KindProgress
 	Task      *TaskChange   `json:"task,omitempty"`      // KindTask
+	Steps     []run.StepRun `json:"steps,omitempty"`     // KindProgress, with Counts
 	At        time.Time     `json:"at"`
-}
-
-// StepChange is a step run's new status.
-type StepChange struct {
-	ID     string         `json:"id"`
-	Name   string         `json:"name"`
-	Status run.StepStatus `json:"status"`
 }
 
 // TaskChange is a task's new status.

@@ -319,6 +319,9 @@ type AppendResult struct {
 	Dropped   int // chunks past a task's cap, or of unknown tasks
 	// Truncated lists the tasks whose cap this batch reached.
 	Truncated []string
+	// Written are the chunks stored, truncation markers included, in
+	// (TaskID, Seq) order: what subscribers to the logs are told.
+	Written []LogChunk
 }
 
 // Store is what the engine needs from storage for runs.

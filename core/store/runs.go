@@ -786,6 +786,10 @@ func (s *Store) AppendLogs(ctx context.Context, in []run.LogChunk, maxBytesPerTa
 			changed[c.TaskID] = true
 			res.Stored++
 		}
+		res.Written = make([]run.LogChunk, len(rows))
+		for i, r := range rows {
+			res.Written[i] = run.LogChunk{TaskID: r.TaskID, Seq: r.Seq, Stream: run.LogStream(r.Stream), Data: r.Data, At: r.At}
+		}
 		for b := range slices.Chunk(rows, insertBatch) {
 			if err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&b).Error; err != nil {
 				return fmt.Errorf("insert log chunks: %w", err)

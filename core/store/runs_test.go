@@ -417,6 +417,8 @@ func TestLogs(t *testing.T) {
 		batch = append(batch, chunk(t2, 2, "b"), chunk(t2, 1, "a"), chunk(core.NewID(core.KindTask), 1, "orphan"))
 		res, err := s.AppendLogs(b.ctx, batch, 0)
 		require.NoError(t, err)
+		require.Len(t, res.Written, 252)
+		res.Written = nil
 		require.Equal(t, run.AppendResult{Stored: 252, Dropped: 1}, res)
 
 		got := readAll(t, s, t1, 37)
@@ -436,6 +438,8 @@ func TestLogs(t *testing.T) {
 		// Redelivered chunks are ignored and not counted again.
 		res, err = s.AppendLogs(b.ctx, []run.LogChunk{chunk(t1, 5, "other"), chunk(t1, 251, "last\n"), chunk(t1, 251, "last\n")}, 0)
 		require.NoError(t, err)
+		require.Equal(t, []run.LogChunk{chunk(t1, 251, "last\n")}, res.Written, "what was stored, as stored")
+		res.Written = nil
 		require.Equal(t, run.AppendResult{Stored: 1, Duplicate: 2}, res)
 		tk, err = s.GetTask(b.ctx, t1)
 		require.NoError(t, err)
@@ -452,13 +456,17 @@ func TestLogs(t *testing.T) {
 		}
 		res, err = s.AppendLogs(b.ctx, capped[:2], limit)
 		require.NoError(t, err)
+		res.Written = nil
 		require.Equal(t, run.AppendResult{Stored: 2}, res)
 		res, err = s.AppendLogs(b.ctx, capped[2:], limit)
 		require.NoError(t, err)
+		require.Len(t, res.Written, 2)
+		require.Equal(t, run.StreamSystem, res.Written[1].Stream, "the truncation marker is written too")
+		res.Written = nil
 		require.Equal(t, run.AppendResult{Stored: 1, Dropped: 3, Truncated: []string{t3}}, res)
 		res, err = s.AppendLogs(b.ctx, []run.LogChunk{chunk(t3, 7, "more"), chunk(t3, 2, "redelivered")}, limit)
 		require.NoError(t, err)
-		require.Equal(t, run.AppendResult{Dropped: 1, Duplicate: 1}, res)
+		require.Equal(t, run.AppendResult{Dropped: 1, Duplicate: 1, Written: []run.LogChunk{}}, res)
 		got = readAll(t, s, t3, 100)
 		require.Len(t, got, 4)
 		require.Equal(t, run.StreamSystem, got[3].Stream)

@@ -40,6 +40,9 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	RoleAssignment() RoleAssignmentResolver
 	Run() RunResolver
+	RunUpdate() RunUpdateResolver
+	Subscription() SubscriptionResolver
+	TaskLogUpdate() TaskLogUpdateResolver
 	User() UserResolver
 	UserConnection() UserConnectionResolver
 }
@@ -494,6 +497,13 @@ type ComplexityRoot struct {
 		Run func(childComplexity int) int
 	}
 
+	RunUpdate struct {
+		Kind  func(childComplexity int) int
+		Run   func(childComplexity int) int
+		Steps func(childComplexity int) int
+		Task  func(childComplexity int) int
+	}
+
 	SelectorPreview struct {
 		Hosts    func(childComplexity int) int
 		Selector func(childComplexity int) int
@@ -507,6 +517,12 @@ type ComplexityRoot struct {
 		Name       func(childComplexity int) int
 		StartedAt  func(childComplexity int) int
 		Status     func(childComplexity int) int
+	}
+
+	Subscription struct {
+		ProjectRuns func(childComplexity int, projectID string) int
+		RunUpdates  func(childComplexity int, runID string) int
+		TaskLog     func(childComplexity int, taskID string, afterSeq *int) int
 	}
 
 	Task struct {
@@ -523,6 +539,15 @@ type ComplexityRoot struct {
 		StartedAt    func(childComplexity int) int
 		Status       func(childComplexity int) int
 		StepRunID    func(childComplexity int) int
+	}
+
+	TaskChange struct {
+		Attempt   func(childComplexity int) int
+		HostID    func(childComplexity int) int
+		HostName  func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Status    func(childComplexity int) int
+		StepRunID func(childComplexity int) int
 	}
 
 	TaskConnection struct {
@@ -546,6 +571,12 @@ type ComplexityRoot struct {
 	TaskEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	TaskLogUpdate struct {
+		Chunks         func(childComplexity int) int
+		ResyncAfterSeq func(childComplexity int) int
+		TaskStatus     func(childComplexity int) int
 	}
 
 	TaskLogs struct {
@@ -2503,6 +2534,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RunJobPayload.Run(childComplexity), true
 
+	case "RunUpdate.kind":
+		if e.ComplexityRoot.RunUpdate.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunUpdate.Kind(childComplexity), true
+	case "RunUpdate.run":
+		if e.ComplexityRoot.RunUpdate.Run == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunUpdate.Run(childComplexity), true
+	case "RunUpdate.steps":
+		if e.ComplexityRoot.RunUpdate.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunUpdate.Steps(childComplexity), true
+	case "RunUpdate.task":
+		if e.ComplexityRoot.RunUpdate.Task == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunUpdate.Task(childComplexity), true
+
 	case "SelectorPreview.hosts":
 		if e.ComplexityRoot.SelectorPreview.Hosts == nil {
 			break
@@ -2558,6 +2614,40 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StepRun.Status(childComplexity), true
+
+	case "Subscription.projectRuns":
+		if e.ComplexityRoot.Subscription.ProjectRuns == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_projectRuns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ProjectRuns(childComplexity, args["projectId"].(string)), true
+	case "Subscription.runUpdates":
+		if e.ComplexityRoot.Subscription.RunUpdates == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_runUpdates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RunUpdates(childComplexity, args["runId"].(string)), true
+	case "Subscription.taskLog":
+		if e.ComplexityRoot.Subscription.TaskLog == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_taskLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.TaskLog(childComplexity, args["taskId"].(string), args["afterSeq"].(*int)), true
 
 	case "Task.attempt":
 		if e.ComplexityRoot.Task.Attempt == nil {
@@ -2637,6 +2727,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Task.StepRunID(childComplexity), true
+
+	case "TaskChange.attempt":
+		if e.ComplexityRoot.TaskChange.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskChange.Attempt(childComplexity), true
+	case "TaskChange.hostId":
+		if e.ComplexityRoot.TaskChange.HostID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskChange.HostID(childComplexity), true
+	case "TaskChange.hostName":
+		if e.ComplexityRoot.TaskChange.HostName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskChange.HostName(childComplexity), true
+	case "TaskChange.id":
+		if e.ComplexityRoot.TaskChange.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskChange.ID(childComplexity), true
+	case "TaskChange.status":
+		if e.ComplexityRoot.TaskChange.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskChange.Status(childComplexity), true
+	case "TaskChange.stepRunId":
+		if e.ComplexityRoot.TaskChange.StepRunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskChange.StepRunID(childComplexity), true
 
 	case "TaskConnection.edges":
 		if e.ComplexityRoot.TaskConnection.Edges == nil {
@@ -2724,6 +2851,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TaskEdge.Node(childComplexity), true
+
+	case "TaskLogUpdate.chunks":
+		if e.ComplexityRoot.TaskLogUpdate.Chunks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskLogUpdate.Chunks(childComplexity), true
+	case "TaskLogUpdate.resyncAfterSeq":
+		if e.ComplexityRoot.TaskLogUpdate.ResyncAfterSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskLogUpdate.ResyncAfterSeq(childComplexity), true
+	case "TaskLogUpdate.taskStatus":
+		if e.ComplexityRoot.TaskLogUpdate.TaskStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskLogUpdate.TaskStatus(childComplexity), true
 
 	case "TaskLogs.chunks":
 		if e.ComplexityRoot.TaskLogs.Chunks == nil {
@@ -2965,6 +3111,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithUnmarshalerMap(ctx, inputUnmarshalMap)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -4112,6 +4275,62 @@ extend type Mutation {
   "Asks for a run to be canceled: its tasks are stopped and it ends CANCELED. A final run is left as it is."
   cancelRun(input: CancelRunInput!): CancelRunPayload! @hasPermission(permission: JOB_RUN, object: "input.id")
 }
+
+enum RunUpdateKind {
+  "The run and all its steps as stored: first, after updates were dropped because the subscriber fell behind, and last."
+  SNAPSHOT
+  "The run's status changed."
+  RUN
+  "A task's status changed (task)."
+  TASK
+  "The steps' statuses and task counts changed (steps)."
+  PROGRESS
+  "Read what you show now: the first update of projectRuns, and after updates were dropped because the subscriber fell behind."
+  RESYNC
+}
+
+"A task's new status, as a run's updates carry it."
+type TaskChange {
+  id: ID!
+  stepRunId: ID!
+  hostId: ID!
+  hostName: String!
+  status: TaskStatus!
+  attempt: Int!
+}
+
+"One update of a run."
+type RunUpdate {
+  kind: RunUpdateKind!
+  "The run (its status as of this update); null only for RESYNC."
+  run: Run
+  "Every step with its status and counts (SNAPSHOT, PROGRESS); empty otherwise."
+  steps: [StepRun!]!
+  "The task that changed (TASK); null otherwise."
+  task: TaskChange
+}
+
+"New chunks of a task's log."
+type TaskLogUpdate {
+  "The next chunks in seq order: no gap and no duplicate from afterSeq on."
+  chunks: [LogChunk!]!
+  """
+  Set when this subscriber fell too far behind: no more updates come.
+  Subscribe again with afterSeq set to it; the stored log has everything.
+  """
+  resyncAfterSeq: Int
+  "The task's final status, on the last update: its log is complete and the subscription ends."
+  taskStatus: TaskStatus
+}
+
+extend type Subscription {
+  "A run: a SNAPSHOT first, then its updates; it ends after the SNAPSHOT of the final run."
+  runUpdates(runId: ID!): RunUpdate! @hasPermission(permission: JOB_READ, object: "runId")
+  "A task's log after afterSeq (default 0): what is stored first, then chunks as they are stored, until the task ends."
+  taskLog(taskId: ID!, afterSeq: Int): TaskLogUpdate! @hasPermission(permission: JOB_READ, object: "taskId")
+  "The runs of a project as they are queued, start, progress and end: a RESYNC first, then RUN and PROGRESS updates."
+  projectRuns(projectId: ID!): RunUpdate! @hasPermission(permission: JOB_READ, project: "projectId")
+}
 `, BuiltIn: false},
 	{Name: "../../schema/schema.graphqls", Input: `# jobgraph's public API. Everything the web console does goes through it.
 #
@@ -4148,6 +4367,14 @@ type Query {
 }
 
 type Mutation
+
+"""
+Live updates over WebSocket (graphql-transport-ws, or the legacy graphql-ws),
+authenticated in connection_init ({"authToken": "jgp_…"}) or by the console's
+session cookie. A subscription ends when the token or session stops being
+valid, or the caller loses the permission.
+"""
+type Subscription
 
 # gqlgen's own directive, used on update inputs to tell "absent" from "null".
 directive @goField(forceResolver: Boolean, name: String, omittable: Boolean, type: String) on INPUT_FIELD_DEFINITION | FIELD_DEFINITION
@@ -4925,6 +5152,20 @@ func (ec *executionContext) childFields_RunJobPayload(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type RunJobPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RunUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_RunUpdate_kind(ctx, field)
+	case "run":
+		return ec.fieldContext_RunUpdate_run(ctx, field)
+	case "steps":
+		return ec.fieldContext_RunUpdate_steps(ctx, field)
+	case "task":
+		return ec.fieldContext_RunUpdate_task(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunUpdate", field.Name)
+}
+
 func (ec *executionContext) childFields_SelectorPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "selector":
@@ -4987,6 +5228,24 @@ func (ec *executionContext) childFields_Task(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Task", field.Name)
 }
 
+func (ec *executionContext) childFields_TaskChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TaskChange_id(ctx, field)
+	case "stepRunId":
+		return ec.fieldContext_TaskChange_stepRunId(ctx, field)
+	case "hostId":
+		return ec.fieldContext_TaskChange_hostId(ctx, field)
+	case "hostName":
+		return ec.fieldContext_TaskChange_hostName(ctx, field)
+	case "status":
+		return ec.fieldContext_TaskChange_status(ctx, field)
+	case "attempt":
+		return ec.fieldContext_TaskChange_attempt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskChange", field.Name)
+}
+
 func (ec *executionContext) childFields_TaskConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "edges":
@@ -5031,6 +5290,18 @@ func (ec *executionContext) childFields_TaskEdge(ctx context.Context, field grap
 		return ec.fieldContext_TaskEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TaskEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskLogUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "chunks":
+		return ec.fieldContext_TaskLogUpdate_chunks(ctx, field)
+	case "resyncAfterSeq":
+		return ec.fieldContext_TaskLogUpdate_resyncAfterSeq(ctx, field)
+	case "taskStatus":
+		return ec.fieldContext_TaskLogUpdate_taskStatus(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskLogUpdate", field.Name)
 }
 
 func (ec *executionContext) childFields_TaskLogs(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

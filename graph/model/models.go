@@ -7,6 +7,9 @@ package model
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/jobgraph/jobgraph/core/inventory"
@@ -259,3 +262,55 @@ type Run struct {
 }
 
 func (r Run) ProjectScope() string { return r.ProjectID }
+
+// RunUpdateKind is what a RunUpdate is (schema enum RunUpdateKind).
+type RunUpdateKind string
+
+const (
+	RunUpdateKindSnapshot RunUpdateKind = "SNAPSHOT"
+	RunUpdateKindRun      RunUpdateKind = "RUN"
+	RunUpdateKindTask     RunUpdateKind = "TASK"
+	RunUpdateKindProgress RunUpdateKind = "PROGRESS"
+	RunUpdateKindResync   RunUpdateKind = "RESYNC"
+)
+
+func (e RunUpdateKind) MarshalGQL(w io.Writer) { fmt.Fprint(w, strconv.Quote(string(e))) }
+
+func (e *RunUpdateKind) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("RunUpdateKind must be a string")
+	}
+	*e = RunUpdateKind(s)
+	return nil
+}
+
+// TaskChange is a task's new status in a RunUpdate.
+type TaskChange struct {
+	ID        string
+	StepRunID string
+	HostID    string
+	HostName  string
+	Status    TaskStatus
+	Attempt   int
+}
+
+// RunUpdate is one update of a run subscription. Err, when set, ends the
+// subscription with that error (the kind field fails with it): the
+// caller's credentials or permission no longer hold.
+type RunUpdate struct {
+	Kind  RunUpdateKind
+	Run   *Run
+	Steps []*StepRun
+	Task  *TaskChange
+	Err   error `json:"-"`
+}
+
+// TaskLogUpdate is one update of a taskLog subscription; Err as in
+// RunUpdate (the chunks field fails with it).
+type TaskLogUpdate struct {
+	Chunks         []*LogChunk
+	ResyncAfterSeq *int
+	TaskStatus     *TaskStatus
+	Err            error `json:"-"`
+}

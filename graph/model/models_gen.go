@@ -493,6 +493,13 @@ type StrategyInput struct {
 	ContinueOnError  *bool `json:"continueOnError,omitempty"`
 }
 
+// Live updates over WebSocket (graphql-transport-ws, or the legacy graphql-ws),
+// authenticated in connection_init ({"authToken": "jgp_…"}) or by the console's
+// session cookie. A subscription ends when the token or session stops being
+// valid, or the caller loses the permission.
+type Subscription struct {
+}
+
 // Where a step or an ad-hoc action runs: the union of its sources.
 type TargetsInput struct {
 	Hosts  []string `json:"hosts,omitempty"`
