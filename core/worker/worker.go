@@ -15,6 +15,7 @@ import (
 
 	"github.com/jobgraph/jobgraph/core/queue"
 	"github.com/jobgraph/jobgraph/core/run"
+	"github.com/jobgraph/jobgraph/plugins/host"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
 )
 
@@ -263,7 +264,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) error {
 		execCtx, c = context.WithTimeout(actx, a.Task.Timeout)
 		defer c()
 	}
-	res, xerr := w.o.Executors.Execute(execCtx, a.Executor, a.Task, out)
+	res, xerr := w.execute(execCtx, a, out)
 	fin := outcome(res, xerr, execCtx, actx, a.Redact)
 	fin.TaskRef, fin.Holder, fin.Outputs = ref, holder, out.outputs()
 	if ctx.Err() != nil && !errors.Is(context.Cause(actx), errStopRequested) {
@@ -285,6 +286,26 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) error {
 	}
 	log.Debug("task finished", "status", fin.Status)
 	return nil
+}
+
+// execute runs the task on its executor. A plugin that is restarting
+// after a crash (host.ErrBackoff) never saw the task: that costs the task
+// no attempt, and execute waits for the plugin, up to the task's context.
+func (w *Worker) execute(ctx context.Context, a queue.Assignment, out *output) (sdk.Result, error) {
+	wait := 100 * time.Millisecond
+	for {
+		res, err := w.o.Executors.Execute(ctx, a.Executor, a.Task, out)
+		if !errors.Is(err, host.ErrBackoff) {
+			return res, err
+		}
+		w.log.Info("executor plugin restarting; the task waits for it", "task", a.Task.ID, "executor", a.Executor)
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // outcome maps what the executor said to a final task status.
