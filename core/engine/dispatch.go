@@ -52,14 +52,26 @@ func (e *Engine) serve() error {
 	return nil
 }
 
-// publish sends a queued task's message. A failure is logged, not
-// returned: the task is queued in the database, and the rescuer publishes
-// it again once it is stale.
-func (e *Engine) publish(ctx context.Context, r run.Run, step job.Step, taskID string, attempt int) {
-	m := queue.TaskMessage{TaskID: taskID, RunID: r.ID, ProjectID: r.ProjectID, Executor: step.Executor,
-		Pool: step.Pool, Attempt: attempt, Priority: r.Priority}
-	if err := e.o.Queue.Publish(ctx, m); err != nil {
-		e.log.Warn("publish task; the rescuer will publish it again", "run", r.ID, "task", taskID, "err", err)
+// taskAttempt names one attempt of a task to publish.
+type taskAttempt struct {
+	id      string
+	attempt int
+}
+
+// publish sends the messages of queued tasks of one step. A failure is
+// logged, not returned: the tasks are queued in the database, and the
+// rescuer publishes them again once they are stale.
+func (e *Engine) publish(ctx context.Context, r run.Run, step job.Step, tasks ...taskAttempt) {
+	if len(tasks) == 0 {
+		return
+	}
+	ms := make([]queue.TaskMessage, len(tasks))
+	for i, t := range tasks {
+		ms[i] = queue.TaskMessage{TaskID: t.id, RunID: r.ID, ProjectID: r.ProjectID, Executor: step.Executor,
+			Pool: step.Pool, Attempt: t.attempt, Priority: r.Priority}
+	}
+	if err := e.o.Queue.PublishAll(ctx, ms); err != nil {
+		e.log.Warn("publish tasks; the rescuer will publish them again", "run", r.ID, "tasks", len(ms), "err", err)
 	}
 }
 
@@ -412,7 +424,7 @@ func (e *Engine) rescue(ctx context.Context) error {
 			}
 			st, _ := e.taskStep(ctx, t)
 			e.log.Info("publishing a stale queued task again", "run", r.ID, "task", t.ID, "attempt", t.Attempt)
-			e.publish(ctx, r, st, t.ID, t.Attempt)
+			e.publish(ctx, r, st, taskAttempt{t.ID, t.Attempt})
 		}
 		touched = append(touched, t.ID)
 	}

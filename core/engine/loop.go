@@ -299,21 +299,18 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		}
 		return res.Applied, time.Time{}, err
 	case KindDispatchTasks:
-		all := true
-		for _, id := range d.Tasks {
-			res, err := e.o.Store.TransitionTask(ctx, id, []run.TaskStatus{run.TaskPending}, run.TaskQueued,
-				run.TaskPatch{At: now, QueuedAt: &now})
-			if err != nil {
-				return false, time.Time{}, err
-			}
-			if !res.Applied {
-				all = false
-				continue
-			}
-			e.taskEvent(l.run.ProjectID, l.byID[id], run.TaskQueued, l.byID[id].Attempt)
-			e.publish(ctx, l.run, l.stepSpec(d.Step), id, l.byID[id].Attempt)
+		moved, err := e.o.Store.TransitionTasks(ctx, d.Tasks, []run.TaskStatus{run.TaskPending}, run.TaskQueued,
+			run.TaskPatch{At: now, QueuedAt: &now})
+		if err != nil {
+			return false, time.Time{}, err
 		}
-		return all, time.Time{}, nil
+		refs := make([]taskAttempt, len(moved))
+		for i, id := range moved {
+			refs[i] = taskAttempt{id, l.byID[id].Attempt}
+			e.taskEvent(l.run.ProjectID, l.byID[id], run.TaskQueued, l.byID[id].Attempt)
+		}
+		e.publish(ctx, l.run, l.stepSpec(d.Step), refs...)
+		return len(moved) == len(d.Tasks), time.Time{}, nil
 	case KindRetryTask:
 		if now.Before(d.NotBefore) {
 			return true, d.NotBefore, nil
@@ -330,7 +327,7 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		if res.Applied {
 			e.log.Info("retrying task", "run", l.run.ID, "task", d.Task, "attempt", attempt)
 			e.taskEvent(l.run.ProjectID, l.byID[d.Task], run.TaskQueued, attempt)
-			e.publish(ctx, l.run, l.stepSpec(d.Step), d.Task, attempt)
+			e.publish(ctx, l.run, l.stepSpec(d.Step), taskAttempt{d.Task, attempt})
 		}
 		return res.Applied, time.Time{}, nil
 	case KindCancelTasks:

@@ -412,6 +412,37 @@ func (q *Queue) Publish(ctx context.Context, m TaskMessage) error {
 	return nil
 }
 
+// PublishAll publishes ms without waiting for each acknowledgement in
+// turn, then waits for them all; it reports the first failure. The same
+// duplicate rule as Publish applies.
+func (q *Queue) PublishAll(ctx context.Context, ms []TaskMessage) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(ms))
+	for _, m := range ms {
+		if err := m.validate(); err != nil {
+			return err
+		}
+		data, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode task %s: %w", m.TaskID, err)
+		}
+		f, err := q.js.PublishAsync(q.Subject(m), data, jetstream.WithMsgID(m.msgID()), jetstream.WithExpectStream(q.opts.Stream))
+		if err != nil {
+			return fmt.Errorf("publish task %s: %w", m.TaskID, err)
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish task %s: %w", ms[i].TaskID, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // Depth returns how many messages the stream holds: published and not yet
 // acked or terminated (including the ones leased to workers).
 func (q *Queue) Depth(ctx context.Context) (uint64, error) {

@@ -364,6 +364,10 @@ type TaskStore interface {
 	ListTasks(ctx context.Context, f TaskFilter, page core.PageArgs) (core.Page[Task], error)
 	// TransitionTask moves a task to "to" only if its status is one of from.
 	TransitionTask(ctx context.Context, id string, from []TaskStatus, to TaskStatus, p TaskPatch) (TransitionResult[TaskStatus], error)
+	// TransitionTasks moves each task of ids whose status is one of from to
+	// "to", with the same patch (no IfAttempt, Attempt or Outputs), and
+	// returns the IDs it moved, in ID order.
+	TransitionTasks(ctx context.Context, ids []string, from []TaskStatus, to TaskStatus, p TaskPatch) ([]string, error)
 	// ClaimTasks moves up to Limit pending tasks to queued and returns them;
 	// concurrent callers never get the same task.
 	ClaimTasks(ctx context.Context, req ClaimRequest) ([]Task, error)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -543,6 +544,60 @@ func (s *Store) TransitionTask(ctx context.Context, id string, from []run.TaskSt
 		ok, st, err = s.transition(ctx, &taskRow{}, "task", id, strs(from), string(to), set)
 	}
 	return run.TransitionResult[run.TaskStatus]{Applied: ok, Status: run.TaskStatus(st)}, err
+}
+
+// TransitionTasks implements run.TaskStore: per 500 tasks, one read of
+// those in a from status (locked on MySQL) and one update, in a
+// transaction, instead of a statement per task.
+func (s *Store) TransitionTasks(ctx context.Context, ids []string, from []run.TaskStatus, to run.TaskStatus, p run.TaskPatch) ([]string, error) {
+	if err := run.CheckTransition(from, to); err != nil {
+		return nil, fmt.Errorf("tasks: %w", err)
+	}
+	if p.IfAttempt != 0 || p.Attempt != nil || p.Outputs != nil {
+		return nil, errors.New("store: TransitionTasks takes no attempt condition, attempt or outputs")
+	}
+	set := map[string]any{"status": string(to)}
+	if !p.At.IsZero() {
+		set["heartbeat_at"] = p.At.UTC()
+	}
+	if p.ExitCode != nil {
+		set["exit_code"] = *p.ExitCode
+	}
+	if p.Error != nil {
+		set["error"] = *p.Error
+	}
+	if p.WorkerID != nil {
+		set["worker_id"] = *p.WorkerID
+	}
+	setTime(set, "queued_at", p.QueuedAt)
+	setTime(set, "started_at", p.StartedAt)
+	setTime(set, "finished_at", p.FinishedAt)
+	var moved []string
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		moved = moved[:0]
+		for _, chunk := range chunks(ids, 500) {
+			q := s.conn(ctx).Model(&taskRow{}).Where("id IN ? AND status IN ?", chunk, strs(from))
+			if s.dialect == MySQL {
+				q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+			}
+			var got []string
+			if err := q.Order("id").Pluck("id", &got).Error; err != nil {
+				return err
+			}
+			if len(got) == 0 {
+				continue
+			}
+			if err := s.conn(ctx).Model(&taskRow{}).Where("id IN ?", got).Updates(set).Error; err != nil {
+				return err
+			}
+			moved = append(moved, got...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tasks → %s: %w", to, err)
+	}
+	return moved, nil
 }
 
 // MaxClaim is the most tasks one ClaimTasks call takes.

@@ -293,6 +293,31 @@ func TestCancelRequestAndAttemptCondition(t *testing.T) {
 	})
 }
 
+func TestTransitionTasksMovesOnlyThoseInFrom(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := runSetup(t, s)
+		r, steps, tasks := fixture(b.project, runBase, hostIDs(3))
+		require.NoError(t, s.CreateRun(b.ctx, r, steps, tasks))
+		at := runBase.Add(time.Second)
+		_, err := s.TransitionTask(b.ctx, tasks[1].ID, []run.TaskStatus{run.TaskPending}, run.TaskCanceled, run.TaskPatch{})
+		require.NoError(t, err)
+		ids := []string{tasks[0].ID, tasks[1].ID, tasks[2].ID, core.NewID(core.KindTask)}
+		moved, err := s.TransitionTasks(b.ctx, ids, []run.TaskStatus{run.TaskPending}, run.TaskQueued, run.TaskPatch{At: at, QueuedAt: &at})
+		require.NoError(t, err)
+		require.Equal(t, []string{tasks[0].ID, tasks[2].ID}, moved)
+		got, err := s.GetTask(b.ctx, tasks[2].ID)
+		require.NoError(t, err)
+		require.Equal(t, run.TaskQueued, got.Status)
+		require.Equal(t, at, *got.QueuedAt)
+		moved, err = s.TransitionTasks(b.ctx, ids, []run.TaskStatus{run.TaskPending}, run.TaskQueued, run.TaskPatch{})
+		require.NoError(t, err)
+		require.Empty(t, moved, "twice: nothing to move")
+		_, err = s.TransitionTasks(b.ctx, ids, []run.TaskStatus{run.TaskSucceeded}, run.TaskQueued, run.TaskPatch{})
+		require.ErrorIs(t, err, run.ErrInvalidTransition)
+	})
+}
+
 func TestClaimTasksNeverHandsATaskTwice(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
