@@ -337,8 +337,10 @@ func TestCancelKillsStragglers(t *testing.T) {
 	const grace = time.Second
 	b := setup(t, grace, 50*time.Millisecond)
 	// The shell dies of SIGTERM at once; its background child ignores it
-	// and keeps the shell's stdout open.
-	run, ps := cancelRPC(t, b, command(t, "(trap '' TERM; exec sleep 1000) & echo $!; wait"))
+	// and keeps the shell's stdout open. The child prints its own PID once
+	// its trap is set (sh -c prints its parent's), so the cancel cannot come
+	// before the trap.
+	run, ps := cancelRPC(t, b, command(t, "(trap '' TERM; sh -c 'echo $PPID'; exec sleep 1000) & wait"))
 	require.Less(t, run.Duration, grace, "the result does not wait for stragglers")
 	require.Len(t, ps, 1)
 	require.False(t, processGone(ps[0]), "the straggler survives SIGTERM")
