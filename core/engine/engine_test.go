@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -551,5 +552,35 @@ func TestRetryFailedHosts(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, run.RunSucceeded, b.wait(t, all.ID).Status)
 		require.Len(t, b.tasks(t, all.ID)["b"], 1, "a full re-run of a re-run runs what that run had")
+	})
+}
+
+// TestPoolsRouteTasks: a step that requires a pool waits until a worker of
+// that pool runs it; the workers of other pools never take it.
+func TestPoolsRouteTasks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		pooled := step("a", "echo", `{"msg":"in zone-a"}`, job.Targets{Hosts: []string{b.hosts[0].ID}})
+		pooled.Pool = "zone-a"
+		r, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: b.job(t, pooled)})
+		require.NoError(t, err)
+		// The bundle's worker takes only unpooled tasks: the task stays
+		// queued while an unpooled run goes through.
+		other, err := b.e.RunJob(context.Background(), engine.RunJobRequest{JobID: b.job(t,
+			step("a", "echo", `{"msg":"anywhere"}`, job.Targets{Hosts: []string{b.hosts[0].ID}}))})
+		require.NoError(t, err)
+		require.Equal(t, run.RunSucceeded, b.wait(t, other.ID).Status)
+		require.Eventually(t, func() bool {
+			return b.tasks(t, r.ID)["a"][0].Status == run.TaskQueued
+		}, 10*time.Second, 10*time.Millisecond)
+		require.Equal(t, run.TaskQueued, b.tasks(t, r.ID)["a"][0].Status, "no worker of zone-a yet")
+
+		w, err := worker.New(worker.Options{Queue: b.q, Executors: b.fake, Pools: []string{"zone-a"}, ID: "zone-a-worker", Logger: testLogger()})
+		require.NoError(t, err)
+		require.NoError(t, w.Start(context.Background()))
+		t.Cleanup(w.Stop)
+		require.Equal(t, run.RunSucceeded, b.wait(t, r.ID).Status)
+		task := b.tasks(t, r.ID)["a"][0]
+		require.True(t, strings.HasPrefix(task.WorkerID, "zone-a-worker@"), task.WorkerID)
 	})
 }
