@@ -14,6 +14,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
+	"github.com/jobgraph/jobgraph/core/worker"
 )
 
 // BenchmarkRunTinyTasks runs one step of tiny tasks (the fake's echo: one
@@ -32,6 +33,11 @@ func BenchmarkRunTinyTasks(b *testing.B) {
 						Address: "10.1.0.1", OS: inventory.OSLinux, Labels: map[string]string{"role": "bench"}})
 					require.NoError(b, err)
 				}
+				// A worker with the default slots, as a server's own.
+				w, err := worker.New(worker.Options{Queue: bb.q, Executors: bb.fake, Logger: testLogger()})
+				require.NoError(b, err)
+				require.NoError(b, w.Start(ctx))
+				b.Cleanup(w.Stop)
 				jobID := bb.job(b, step("a", "echo", `{"msg":"hi"}`, job.Targets{Selector: "role=bench"}))
 				b.ResetTimer()
 				start := time.Now()

@@ -128,8 +128,12 @@ func (e *Engine) claim(ctx context.Context, c queue.Claim) (queue.Assignment, er
 		return drop("%s", failure), nil
 	}
 	if t.Status == run.TaskQueued {
-		res, err := e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskQueued}, run.TaskRunning,
-			run.TaskPatch{IfAttempt: t.Attempt, At: now, StartedAt: &now, WorkerID: &c.Holder})
+		var res run.TransitionResult[run.TaskStatus]
+		err := e.gc.do(ctx, func(ctx context.Context) (err error) {
+			res, err = e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskQueued}, run.TaskRunning,
+				run.TaskPatch{IfAttempt: t.Attempt, At: now, StartedAt: &now, WorkerID: &c.Holder})
+			return err
+		})
 		if err != nil {
 			return queue.Assignment{}, err
 		}
@@ -372,8 +376,12 @@ func (e *Engine) finish(ctx context.Context, f queue.Finish) (queue.Done, error)
 			return queue.Done{}, nil
 		}
 	}
-	res, err := e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
-		run.TaskPatch{IfAttempt: f.Attempt, At: at, ExitCode: n.exitCode, Error: &n.err, Outputs: n.outputs, FinishedAt: &at})
+	var res run.TransitionResult[run.TaskStatus]
+	err = e.gc.do(ctx, func(ctx context.Context) (err error) {
+		res, err = e.o.Store.TransitionTask(ctx, t.ID, []run.TaskStatus{run.TaskRunning}, n.status,
+			run.TaskPatch{IfAttempt: f.Attempt, At: at, ExitCode: n.exitCode, Error: &n.err, Outputs: n.outputs, FinishedAt: &at})
+		return err
+	})
 	if err != nil {
 		return queue.Done{}, err
 	}

@@ -106,6 +106,7 @@ type Engine struct {
 	stopped  bool
 	active   map[string]*activeRun
 	services []*queue.Service
+	gc       *groupCommit
 	wg       sync.WaitGroup
 	admit    chan struct{} // wakes the admitter
 }
@@ -145,7 +146,9 @@ func New(o Options) *Engine {
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = time.Minute
 	}
-	return &Engine{o: o, log: o.Logger, started: make(chan struct{}), active: map[string]*activeRun{}, admit: make(chan struct{}, 1)}
+	e := &Engine{o: o, log: o.Logger, started: make(chan struct{}), active: map[string]*activeRun{}, admit: make(chan struct{}, 1)}
+	e.gc = newGroupCommit(o.Store.InTx)
+	return e
 }
 
 // Start answers the workers, resumes the runs a previous process left
@@ -162,6 +165,8 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.gc.run(e.ctx) }()
 	if err := e.serve(); err != nil {
 		e.Stop()
 		return err

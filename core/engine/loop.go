@@ -22,6 +22,7 @@ func (e *Engine) loop(ar *activeRun) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var last time.Time
+	gap := minRound
 	for {
 		select {
 		case <-ctx.Done():
@@ -30,9 +31,10 @@ func (e *Engine) loop(ar *activeRun) {
 		case <-timer.C:
 		}
 		// A busy run is woken by every task that ends; each round reads
-		// the whole run, so rounds are spaced by minRound and the wake-ups
-		// in between are served together.
-		if wait := minRound - time.Since(last); wait > 0 {
+		// the whole run, so rounds are spaced by minRound, or by twice the
+		// last round's time for a large run (its loop then takes at most a
+		// third of a core), and the wake-ups in between are served together.
+		if wait := gap - time.Since(last); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -41,6 +43,7 @@ func (e *Engine) loop(ar *activeRun) {
 		}
 		last = time.Now()
 		done, next, err := e.drive(ctx, ar)
+		gap = max(minRound, 2*time.Since(last))
 		if ctx.Err() != nil {
 			return
 		}
