@@ -23,10 +23,12 @@ import (
 //     SNAPSHOT once it has room. It ends with the final run's SNAPSHOT.
 //   - taskLog replays the stored log after afterSeq, then forwards stored
 //     chunks as they are announced, filling any gap in sequence numbers
-//     from the database, so the client sees each chunk once, in order. A
-//     subscriber that falls behind gets resyncAfterSeq and the end: it
-//     subscribes again from there, the database being the buffer. It ends
-//     once the task is final and its log read to the end.
+//     from the database, so the client sees each chunk once, in order.
+//     Chunks a slow subscriber cannot take yet are merged into its next
+//     update; one that falls too far behind (maxPendingBytes) gets
+//     resyncAfterSeq and the end: it subscribes again from there, the
+//     database being the buffer. It ends once the task is final and its
+//     log read to the end.
 //   - projectRuns starts with a RESYNC (read the runs now), then forwards
 //     RUN and PROGRESS updates of the project's runs; falling behind gives
 //     one more RESYNC.
@@ -322,47 +324,82 @@ func (r *Resolver) followLog(ctx context.Context, taskID string, afterSeq int64)
 	return out, nil
 }
 
+// A log subscription holds at most maxPendingChunks chunks, and
+// maxPendingBytes of them, for a subscriber that does not keep up; past
+// either, the subscriber is told to resync.
+const (
+	maxPendingChunks = 5000
+	maxPendingBytes  = 1 << 20
+	// slowSubscriber is how long a full subscription waits for its
+	// subscriber before telling it to resync.
+	slowSubscriber = time.Second
+)
+
 func (l *live) logLoop(ctx context.Context, taskID string, last int64, logs *events.Subscription[events.LogEvent],
 	status *events.Subscription[events.RunEvent], out chan<- *model.TaskLogUpdate) {
-	// send delivers u, or, when the subscriber is too far behind, tells it
-	// where to resume and reports false.
-	send := func(u *model.TaskLogUpdate) bool {
-		select {
-		case out <- u:
-			return true
-		default:
-			// Resume where this subscriber stopped receiving: before
-			// the chunks of u, which it does not get.
-			resume := int(last)
-			if len(u.Chunks) > 0 {
-				resume = u.Chunks[0].Seq - 1
+	// Chunks wait in pending until the subscriber's buffer has room, and
+	// go out together: a subscriber that falls behind gets fewer, larger
+	// updates, and past maxPendingChunks a resync.
+	var pending []*model.LogChunk
+	pendingBytes := 0
+	add := func(c run.LogChunk) bool {
+		if len(pending) >= maxPendingChunks || pendingBytes+len(c.Data) > maxPendingBytes && len(pending) > 0 {
+			// Full: wait a little for the subscriber to take them, then
+			// give up on it.
+			t := time.NewTimer(slowSubscriber)
+			select {
+			case out <- &model.TaskLogUpdate{Chunks: pending}:
+				t.Stop()
+				pending, pendingBytes = nil, 0
+				pending = append(pending, toModelChunk(c))
+				pendingBytes += len(c.Data)
+				last = c.Seq
+				return true
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return false
 			}
+			resume := pending[0].Seq - 1
 			select {
 			case out <- &model.TaskLogUpdate{ResyncAfterSeq: &resume}:
 			case <-ctx.Done():
 			}
 			return false
 		}
+		pending = append(pending, toModelChunk(c))
+		pendingBytes += len(c.Data)
+		last = c.Seq
+		return true
 	}
-	// catchUp sends what is stored after last, up to seq upTo (0: all).
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		select {
+		case out <- &model.TaskLogUpdate{Chunks: pending}:
+			pending, pendingBytes = nil, 0
+		default:
+		}
+	}
+	// catchUp reads what is stored after last, up to seq upTo (0: all).
 	catchUp := func(upTo int64) bool {
 		for {
 			chunks, err := l.e.ReadLogs(ctx, taskID, last, run.MaxReadLogs)
 			if err != nil {
 				return false
 			}
-			var u model.TaskLogUpdate
+			n := 0
 			for _, c := range chunks {
 				if upTo > 0 && c.Seq > upTo {
 					break
 				}
-				u.Chunks = append(u.Chunks, toModelChunk(c))
-				last = c.Seq
+				if !add(c) {
+					return false
+				}
+				n++
 			}
-			if len(u.Chunks) > 0 && !send(&u) {
-				return false
-			}
-			if len(chunks) < run.MaxReadLogs || len(u.Chunks) < len(chunks) {
+			if len(chunks) < run.MaxReadLogs || n < len(chunks) {
 				return true
 			}
 		}
@@ -379,7 +416,7 @@ func (l *live) logLoop(ctx context.Context, taskID string, last int64, logs *eve
 		}
 		st := model.TaskStatus(strings.ToUpper(string(t.Status)))
 		select {
-		case out <- &model.TaskLogUpdate{TaskStatus: &st}:
+		case out <- &model.TaskLogUpdate{Chunks: nonNil(pending), TaskStatus: &st}:
 		case <-ctx.Done():
 		}
 		return true
@@ -387,12 +424,16 @@ func (l *live) logLoop(ctx context.Context, taskID string, last int64, logs *eve
 	if !catchUp(0) || finish() {
 		return
 	}
+	flush()
 	recheck := time.NewTicker(l.r.recheckEvery())
 	defer recheck.Stop()
+	retry := time.NewTicker(20 * time.Millisecond) // hands pending chunks over once there is room
+	defer retry.Stop()
 	for {
 		if logs.Lost() > 0 && !catchUp(0) {
 			return
 		}
+		flush()
 		select {
 		case <-ctx.Done():
 			return
@@ -401,6 +442,7 @@ func (l *live) logLoop(ctx context.Context, taskID string, last int64, logs *eve
 				out <- &model.TaskLogUpdate{Err: l.deniedErr(ctx, err)}
 				return
 			}
+		case <-retry.C:
 		case ev, ok := <-status.C:
 			if !ok {
 				return
@@ -415,30 +457,18 @@ func (l *live) logLoop(ctx context.Context, taskID string, last int64, logs *eve
 			if !ok {
 				return
 			}
-			var u model.TaskLogUpdate
 			for _, c := range ev.Chunks {
 				if c.Seq <= last {
 					continue // read already
 				}
-				if c.Seq > last+1 {
-					// A gap: its chunks were announced in events this
-					// subscriber lost; read them.
-					if len(u.Chunks) > 0 && !send(&u) {
-						return
-					}
-					u = model.TaskLogUpdate{}
-					if !catchUp(c.Seq - 1) {
-						return
-					}
-					if c.Seq <= last {
-						continue
-					}
+				// A gap: its chunks were announced in events this
+				// subscriber lost; read them.
+				if c.Seq > last+1 && !catchUp(c.Seq-1) {
+					return
 				}
-				u.Chunks = append(u.Chunks, toModelChunk(c))
-				last = c.Seq
-			}
-			if len(u.Chunks) > 0 && !send(&u) {
-				return
+				if c.Seq > last && !add(c) {
+					return
+				}
 			}
 		}
 	}

@@ -176,7 +176,9 @@ func TestSubscribeRunUpdates(t *testing.T) {
 // behind; it is told where to resume, and resuming there gives the rest.
 func TestSubscribeTaskLogResync(t *testing.T) {
 	t.Parallel()
-	b := setup(t, storetest.New(t, store.SQLite), func(o *graph.Options) { o.LiveBuffer = 2 })
+	// The subscriber reads nothing for a while: it must not be taken for
+	// gone by the keep-alive meanwhile.
+	b := setup(t, storetest.New(t, store.SQLite), func(o *graph.Options) { o.LiveBuffer = 2; o.KeepAlive = time.Minute })
 	b.smallWindow = true // the subscriber's socket buffers little: it fills fast
 	f := newLiveFixture(t, b, 1)
 	// 100 bursts of 1000 lines of 80 bytes, 50ms apart: about 100 updates

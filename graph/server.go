@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -49,6 +50,9 @@ type Options struct {
 	// that does not keep up, before it drops them (run updates: a snapshot
 	// follows) or tells it to resync (logs). Default 64.
 	LiveBuffer int
+	// KeepAlive is how often WebSocket connections are pinged, and how long
+	// a client may take to answer before it is taken for gone. Default 10s.
+	KeepAlive time.Duration
 	// Tx runs a mutation and its audit record in one transaction.
 	Tx     core.Transactor
 	Logger *slog.Logger
@@ -126,8 +130,8 @@ func newGraphQLServer(r *Resolver, opts Options) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Websocket{
 		InitFunc:              r.websocketInit,
-		KeepAlivePingInterval: 10 * time.Second,
-		PingPongInterval:      10 * time.Second,
+		KeepAlivePingInterval: cmp.Or(opts.KeepAlive, 10*time.Second),
+		PingPongInterval:      cmp.Or(opts.KeepAlive, 10*time.Second),
 		InitTimeout:           10 * time.Second,
 	})
 	srv.AddTransport(transport.Options{})

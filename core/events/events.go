@@ -74,18 +74,33 @@ type LogEvent struct {
 	Chunks []run.LogChunk `json:"chunks"`
 }
 
-// Bus publishes and subscribes events on a queue's NATS connection.
+// Bus publishes and subscribes events on a queue's NATS connection. The
+// subscribers of one subject in this process share one NATS subscription:
+// each event is received and decoded once, then handed to all of them.
 type Bus struct {
 	q   *queue.Queue
 	log *slog.Logger
+
+	mu   sync.Mutex
+	hubs map[string]*hub
 }
+
+// hub is the one NATS subscription of a subject and its local sinks.
+type hub struct {
+	unsub func()
+	mu    sync.RWMutex
+	sinks map[*sink]struct{}
+}
+
+// sink takes a decoded event; it must not block.
+type sink struct{ deliver func(v any) }
 
 // New returns a Bus on q.
 func New(q *queue.Queue, log *slog.Logger) *Bus {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Bus{q: q, log: log.With("component", "events")}
+	return &Bus{q: q, log: log.With("component", "events"), hubs: map[string]*hub{}}
 }
 
 func runSubject(projectID, runID string) string { return "run." + projectID + "." + runID }
@@ -150,9 +165,9 @@ func subscribe[T any](ctx context.Context, b *Bus, subject string, buffer int) (
 	}
 	s := &Subscription[T]{c: make(chan T, buffer)}
 	s.C = s.c
-	unsub, err := b.q.SubscribeEvents(subject, func(data []byte) {
-		var v T
-		if json.Unmarshal(data, &v) != nil {
+	sk := &sink{deliver: func(v any) {
+		ev, ok := v.(T)
+		if !ok {
 			return
 		}
 		s.mu.Lock()
@@ -161,15 +176,49 @@ func subscribe[T any](ctx context.Context, b *Bus, subject string, buffer int) (
 			return
 		}
 		select {
-		case s.c <- v:
+		case s.c <- ev:
 		default:
 			s.lost.Add(1) // full: the subscriber resynchronises
 		}
-	})
-	if err != nil {
-		return nil, err
+	}}
+	b.mu.Lock()
+	h, ok := b.hubs[subject]
+	if !ok {
+		h = &hub{sinks: map[*sink]struct{}{}}
+		unsub, err := b.q.SubscribeEvents(subject, func(data []byte) {
+			var v T
+			if json.Unmarshal(data, &v) != nil {
+				return
+			}
+			h.mu.RLock()
+			defer h.mu.RUnlock()
+			for sk := range h.sinks {
+				sk.deliver(v)
+			}
+		})
+		if err != nil {
+			b.mu.Unlock()
+			return nil, err
+		}
+		h.unsub = unsub
+		b.hubs[subject] = h
 	}
-	s.unsub = unsub
+	h.mu.Lock()
+	h.sinks[sk] = struct{}{}
+	h.mu.Unlock()
+	b.mu.Unlock()
+	s.unsub = func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		h.mu.Lock()
+		delete(h.sinks, sk)
+		empty := len(h.sinks) == 0
+		h.mu.Unlock()
+		if empty && b.hubs[subject] == h {
+			delete(b.hubs, subject)
+			h.unsub()
+		}
+	}
 	// The subscription is in force once the server has it: events
 	// published after Subscribe returns reach it.
 	if err := b.q.Flush(ctx); err != nil {
@@ -186,11 +235,12 @@ func (s *Subscription[T]) Lost() int64 { return s.lost.Swap(0) }
 // Close stops the subscription and closes C. It is idempotent.
 func (s *Subscription[T]) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.done {
+		s.mu.Unlock()
 		return
 	}
 	s.done = true
-	s.unsub()
 	close(s.c)
+	s.mu.Unlock()
+	s.unsub()
 }

@@ -122,3 +122,27 @@ func TestEventsBoundedBuffer(t *testing.T) {
 	require.Zero(t, slow.Lost(), "Lost resets")
 	require.Equal(t, int64(1), recv(t, slow.C).Chunks[0].Seq, "the first ones stayed")
 }
+
+// Subscribers of one subject share the bus's NATS subscription: both get
+// every event, and closing one leaves the other served.
+func TestEventsSharedSubject(t *testing.T) {
+	bus := events.New(external(t, newID(t)), nil)
+	ctx := context.Background()
+	a, err := bus.SubscribeLogs(ctx, "run_1", "tsk_1", 16)
+	require.NoError(t, err)
+	b, err := bus.SubscribeLogs(ctx, "run_1", "tsk_1", 16)
+	require.NoError(t, err)
+	defer b.Close()
+	bus.PublishLogs(events.LogEvent{RunID: "run_1", TaskID: "tsk_1", Chunks: []run.LogChunk{{Seq: 1, Stream: run.StreamStdout}}})
+	require.Equal(t, int64(1), recv(t, a.C).Chunks[0].Seq)
+	require.Equal(t, int64(1), recv(t, b.C).Chunks[0].Seq)
+	a.Close()
+	bus.PublishLogs(events.LogEvent{RunID: "run_1", TaskID: "tsk_1", Chunks: []run.LogChunk{{Seq: 2, Stream: run.StreamStdout}}})
+	require.Equal(t, int64(2), recv(t, b.C).Chunks[0].Seq)
+	c, err := bus.SubscribeLogs(ctx, "run_1", "tsk_1", 16)
+	require.NoError(t, err)
+	defer c.Close()
+	bus.PublishLogs(events.LogEvent{RunID: "run_1", TaskID: "tsk_1", Chunks: []run.LogChunk{{Seq: 3, Stream: run.StreamStdout}}})
+	require.Equal(t, int64(3), recv(t, b.C).Chunks[0].Seq)
+	require.Equal(t, int64(3), recv(t, c.C).Chunks[0].Seq)
+}
