@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,7 +50,7 @@ func checkOnceEach(t *testing.T, b *bundle, r run.Run) {
 	t.Helper()
 	r = b.wait(t, r.ID)
 	require.Equal(t, run.RunSucceeded, r.Status)
-	want := map[string][]string{"a": {"before gate\n", "after gate\n"}, "b": {"after a\n"}}
+	want := map[string]string{"a": "before gate\nafter gate\n", "b": "after a\n"}
 	for name, tasks := range b.tasks(t, r.ID) {
 		require.Len(t, tasks, 3, name)
 		for _, task := range tasks {
@@ -57,12 +58,12 @@ func checkOnceEach(t *testing.T, b *bundle, r run.Run) {
 			require.Equal(t, 1, task.Attempt, "%s on %s ran once", name, task.HostName)
 			logs, err := b.e.ReadLogs(context.Background(), task.ID, 0, 100)
 			require.NoError(t, err)
-			var got []string
+			var got strings.Builder
 			for i, c := range logs {
 				require.Equal(t, int64(i+1), c.Seq)
-				got = append(got, string(c.Data))
+				got.WriteString(string(c.Data))
 			}
-			require.Equal(t, want[name], got, "%s on %s", name, task.HostName)
+			require.Equal(t, want[name], got.String(), "%s on %s", name, task.HostName)
 		}
 	}
 }

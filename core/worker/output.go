@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"io"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +18,11 @@ import (
 // flushLines lines wait, one Logs request carries the lines of every task of
 // the worker, in order, up to maxBatchBytes. A batch the server did not take
 // is sent again, first, so each task's lines arrive in order and — the
-// server ignoring a line it already stored — once.
+// server ignoring a line it already stored — once. Writes that follow each
+// other on one stream of one task, while their line has not been sent,
+// join that line (up to maxLineBytes): a command printing a line every few
+// milliseconds makes a few lines per flush, not one per write, which is
+// what the database and every live subscriber pay for.
 const (
 	flushLines    = 500
 	maxBatchBytes = 512 << 10 // encoded: well under NATS's default 1 MiB payload
@@ -30,11 +35,13 @@ type shipper struct {
 
 	mu      sync.Mutex
 	pending []queue.LogLine
+	sent    int                   // the first sent lines of pending were sent: they never grow
+	last    map[queue.TaskRef]int // each task's last line in pending
 	outs    map[queue.TaskRef]*output
 }
 
 func newShipper(w *Worker) *shipper {
-	return &shipper{w: w, kick: make(chan struct{}, 1), outs: map[queue.TaskRef]*output{}}
+	return &shipper{w: w, kick: make(chan struct{}, 1), outs: map[queue.TaskRef]*output{}, last: map[queue.TaskRef]int{}}
 }
 
 func (s *shipper) wake() {
@@ -89,6 +96,7 @@ func (s *shipper) flush(ctx context.Context) (more, ok bool) {
 		n++
 	}
 	batch := s.pending[:n:n]
+	s.sent = max(s.sent, n)
 	s.mu.Unlock()
 	if n == 0 {
 		return false, true
@@ -102,6 +110,14 @@ func (s *shipper) flush(ctx context.Context) (more, ok bool) {
 	}
 	s.mu.Lock()
 	s.pending = s.pending[n:]
+	s.sent -= n
+	for ref, i := range s.last {
+		if i < n {
+			delete(s.last, ref)
+		} else {
+			s.last[ref] = i - n
+		}
+	}
 	more = len(s.pending) > 0
 	acked := map[queue.TaskRef]int64{}
 	for _, l := range batch {
@@ -133,14 +149,27 @@ func encodedSize(l queue.LogLine) int {
 	return base64.StdEncoding.EncodedLen(len(l.Data)) + len(l.TaskID) + 200
 }
 
-func (s *shipper) add(l queue.LogLine) {
+// add queues l, or appends its data to its task's last line when that
+// line is of the same stream, not sent yet and has room; it reports whether
+// it appended (l then takes no sequence number).
+func (s *shipper) add(l queue.LogLine) (joined bool) {
 	s.mu.Lock()
+	if i, ok := s.last[l.TaskRef]; ok && i >= s.sent && i < len(s.pending) {
+		p := &s.pending[i]
+		if p.Stream == l.Stream && len(p.Data)+len(l.Data) <= maxLineBytes {
+			p.Data = append(slices.Clip(p.Data), l.Data...) // Clip: never into a buffer another line shares
+			s.mu.Unlock()
+			return true
+		}
+	}
 	s.pending = append(s.pending, l)
+	s.last[l.TaskRef] = len(s.pending) - 1
 	full := len(s.pending) >= flushLines
 	s.mu.Unlock()
 	if full {
 		s.wake()
 	}
+	return false
 }
 
 // open returns the sdk.Output of one attempt, numbering its lines from
@@ -254,8 +283,9 @@ func (o *output) emit(stream run.LogStream, data []byte) {
 	for len(data) > 0 {
 		part := data[:min(len(data), maxLineBytes)]
 		data = data[len(part):]
-		o.seq++
-		o.s.add(queue.LogLine{TaskRef: o.ref, Seq: o.seq, Stream: stream, Data: part, At: at})
+		if !o.s.add(queue.LogLine{TaskRef: o.ref, Seq: o.seq + 1, Stream: stream, Data: part, At: at}) {
+			o.seq++
+		}
 	}
 }
 
