@@ -235,7 +235,9 @@ func TestRunTimeout(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		b := setup(t, s)
 		ctx := context.Background()
-		const timeout = 300 * time.Millisecond
+		// Long enough for both tasks to be running at the deadline on a
+		// loaded machine: the test waits for them below.
+		const timeout = 3 * time.Second
 		jobID := b.limitedJob(t, b.p, func(s *job.Spec) { s.Timeout = timeout },
 			step("a", "block", `{}`, job.Targets{Hosts: []string{b.hosts[0].ID, b.hosts[1].ID}}))
 		j, err := b.jobs.Get(ctx, jobID)
@@ -243,6 +245,13 @@ func TestRunTimeout(t *testing.T) {
 		require.Equal(t, timeout, j.Spec.Timeout, "the timeout is kept")
 		r, err := b.e.RunJob(ctx, engine.RunJobRequest{JobID: jobID})
 		require.NoError(t, err)
+		for range 2 {
+			select {
+			case <-b.fake.blocked:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the tasks did not start")
+			}
+		}
 		r = b.wait(t, r.ID)
 		require.Equal(t, run.RunTimedOut, r.Status)
 		require.GreaterOrEqual(t, r.FinishedAt.Sub(*r.StartedAt), timeout-time.Millisecond) // stored to the µs

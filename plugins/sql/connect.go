@@ -213,10 +213,23 @@ func (s *session) interruptOnDone(ctx context.Context) error {
 		defer close(exited)
 		select {
 		case <-ctx.Done():
-			tls := libc.NewTLS()
-			sqlite3.Xsqlite3_interrupt(tls, handle)
-			tls.Close()
 		case <-done:
+			return
+		}
+		// An interrupt that comes before the statement runs is a no-op
+		// (SQLite interrupts only running statements), as it may under
+		// load: interrupt again until the session stops watching.
+		tls := libc.NewTLS()
+		defer tls.Close()
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			sqlite3.Xsqlite3_interrupt(tls, handle)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
 		}
 	}()
 	s.stopWatch = func() {
