@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -166,7 +167,11 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.consumers = append(w.consumers, c)
 	}
 	w.stopWatch = context.AfterFunc(ctx, w.Stop)
-	w.log.Info("worker started", "pools", w.o.Pools, "slots", w.o.Slots)
+	pools := make([]string, len(w.o.Pools))
+	for i, p := range w.o.Pools {
+		pools[i] = cmp.Or(p, "any")
+	}
+	w.log.Info("worker started", "pools", strings.Join(pools, ","), "slots", w.o.Slots)
 	return nil
 }
 
