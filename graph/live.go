@@ -119,11 +119,13 @@ func (r *Resolver) followRun(ctx context.Context, runID string) (<-chan *model.R
 	go func() {
 		defer close(out)
 		defer sub.Close()
+		cur := x // the run as last known: updates carry its latest status
 		snapshot := func() (*model.RunUpdate, bool) {
 			x, err := l.e.GetRun(ctx, runID)
 			if err != nil {
 				return nil, false
 			}
+			cur = x
 			steps, err := l.e.StepRuns(ctx, runID)
 			if err != nil {
 				return nil, false
@@ -135,7 +137,10 @@ func (r *Resolver) followRun(ctx context.Context, runID string) (<-chan *model.R
 			return u, x.Status.Final()
 		}
 		l.runLoop(ctx, sub, out, snapshot, func(ev events.RunEvent) *model.RunUpdate {
-			return runUpdateOf(ev, x)
+			if ev.RunStatus != "" {
+				cur.Status = ev.RunStatus
+			}
+			return runUpdateOf(ev, cur)
 		})
 	}()
 	return out, nil

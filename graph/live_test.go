@@ -161,8 +161,11 @@ func TestSubscribeRunUpdates(t *testing.T) {
 			}
 			require.Empty(t, m.Errors)
 			last = get(t, m.Data, "runUpdates").(map[string]any)
-			if last["kind"] == "TASK" && str(t, last, "task.status") == "SUCCEEDED" {
-				succeeded[str(t, last, "task.hostName")] = true
+			if last["kind"] == "TASK" {
+				require.Equal(t, "RUNNING", str(t, last, "run.status"), "a task update carries the run's latest status")
+				if str(t, last, "task.status") == "SUCCEEDED" {
+					succeeded[str(t, last, "task.hostName")] = true
+				}
 			}
 		}
 		require.Equal(t, "SNAPSHOT", last["kind"], "the last update is the final run as stored")
