@@ -4302,7 +4302,10 @@ type TaskChange {
 "One update of a run."
 type RunUpdate {
   kind: RunUpdateKind!
-  "The run (its status as of this update); null only for RESYNC."
+  """
+  The run, its status as of this update; null only for RESYNC. In projectRuns
+  updates only its id, project and status are filled in: read run(id) for the rest.
+  """
   run: Run
   "Every step with its status and counts (SNAPSHOT, PROGRESS); empty otherwise."
   steps: [StepRun!]!
