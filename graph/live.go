@@ -136,21 +136,25 @@ func (r *Resolver) followRun(ctx context.Context, runID string) (<-chan *model.R
 			}
 			return u, x.Status.Final()
 		}
-		l.runLoop(ctx, sub, out, snapshot, func(ev events.RunEvent) *model.RunUpdate {
+		l.runLoop(ctx, sub, out, snapshot, func(ev events.RunEvent) (*model.RunUpdate, bool) {
+			if ev.Kind == events.KindRun && ev.RunStatus.Final() {
+				return nil, true // end with the final run as stored
+			}
 			if ev.RunStatus != "" {
 				cur.Status = ev.RunStatus
 			}
-			return runUpdateOf(ev, cur)
+			return runUpdateOf(ev, cur), false
 		})
 	}()
 	return out, nil
 }
 
-// runLoop sends a snapshot, then the updates conv makes of events, until
-// a snapshot says final, ctx ends or the recheck fails. Updates that do
-// not fit are dropped and a snapshot follows once there is room.
+// runLoop sends a snapshot, then the updates conv makes of events (nil:
+// none; resnap: send a snapshot instead), until a snapshot says final, ctx
+// ends or the recheck fails. Updates that do not fit are dropped and a
+// snapshot follows once there is room.
 func (l *live) runLoop(ctx context.Context, sub *events.Subscription[events.RunEvent], out chan<- *model.RunUpdate,
-	snapshot func() (*model.RunUpdate, bool), conv func(events.RunEvent) *model.RunUpdate) {
+	snapshot func() (u *model.RunUpdate, final bool), conv func(events.RunEvent) (u *model.RunUpdate, resnap bool)) {
 	recheck := time.NewTicker(l.r.recheckEvery())
 	defer recheck.Stop()
 	retry := time.NewTicker(50 * time.Millisecond) // sends a pending snapshot once there is room
@@ -186,12 +190,12 @@ func (l *live) runLoop(ctx context.Context, sub *events.Subscription[events.RunE
 			if behind {
 				continue // the coming snapshot has it
 			}
-			u := conv(ev)
-			if u == nil {
+			u, resnap := conv(ev)
+			if resnap {
+				behind = true
 				continue
 			}
-			if ev.Kind == events.KindRun && ev.RunStatus.Final() {
-				behind = true // end with the final run as stored
+			if u == nil {
 				continue
 			}
 			select {
@@ -248,44 +252,18 @@ func (r *Resolver) followProject(ctx context.Context, projectID string) (<-chan 
 	go func() {
 		defer close(out)
 		defer sub.Close()
-		recheck := time.NewTicker(r.recheckEvery())
-		defer recheck.Stop()
-		retry := time.NewTicker(50 * time.Millisecond)
-		defer retry.Stop()
-		behind := true // the first update says: read the runs now
-		for {
-			if (behind || sub.Lost() > 0) && len(out) < cap(out) {
-				out <- &model.RunUpdate{Kind: model.RunUpdateKindResync}
-				behind = false
+		// The "snapshot" of a project is a RESYNC: read the runs now.
+		resync := func() (*model.RunUpdate, bool) { return &model.RunUpdate{Kind: model.RunUpdateKindResync}, false }
+		l.runLoop(ctx, sub, out, resync, func(ev events.RunEvent) (*model.RunUpdate, bool) {
+			if ev.Kind == events.KindTask {
+				return nil, false // a dashboard follows runs; runUpdates has the tasks
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-recheck.C:
-				if err := l.check(ctx); err != nil {
-					out <- &model.RunUpdate{Err: l.deniedErr(ctx, err)}
-					return
-				}
-			case <-retry.C:
-			case ev, ok := <-sub.C:
-				if !ok {
-					return
-				}
-				if ev.Kind == events.KindTask {
-					continue // a dashboard follows runs; runUpdates has the tasks
-				}
-				u := runUpdateOf(ev, run.Run{})
-				if u == nil || behind {
-					continue
-				}
+			u := runUpdateOf(ev, run.Run{})
+			if u != nil {
 				u.Run.Name = "" // not carried by events: read run(id) for it
-				select {
-				case out <- u:
-				default:
-					behind = true
-				}
 			}
-		}
+			return u, false
+		})
 	}()
 	return out, nil
 }

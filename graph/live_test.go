@@ -275,3 +275,29 @@ func TestSubscriptionsLeakNothing(t *testing.T) {
 	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+2 }, 30*time.Second, 20*time.Millisecond,
 		"goroutines: %d, before: %d", runtime.NumGoroutine(), base)
 }
+
+// TestSubscribeProjectRuns: a RESYNC first, then the project's runs as
+// they are queued, start and end.
+func TestSubscribeProjectRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t, storetest.New(t, store.SQLite))
+	f := newLiveFixture(t, b, 1)
+	sub := b.subscribe(t, `subscription($p: ID!) { projectRuns(projectId: $p) { kind run { id status } } }`, map[string]any{"p": f.p})
+	require.Equal(t, "RESYNC", str(t, sub.next().Data, "projectRuns.kind"))
+	run, _ := f.adHoc(t, "echo hi")
+	var statuses []string
+	for {
+		m := sub.next()
+		require.Equal(t, "next", m.Type)
+		u := get(t, m.Data, "projectRuns").(map[string]any)
+		require.Contains(t, []any{"RUN", "PROGRESS"}, u["kind"])
+		require.Equal(t, run, str(t, u, "run.id"))
+		if u["kind"] == "RUN" {
+			statuses = append(statuses, str(t, u, "run.status"))
+			if statuses[len(statuses)-1] == "SUCCEEDED" {
+				break
+			}
+		}
+	}
+	require.Equal(t, []string{"QUEUED", "RUNNING", "SUCCEEDED"}, statuses)
+}
