@@ -157,8 +157,6 @@ func (l *live) runLoop(ctx context.Context, sub *events.Subscription[events.RunE
 	snapshot func() (u *model.RunUpdate, final bool), conv func(events.RunEvent) (u *model.RunUpdate, resnap bool)) {
 	recheck := time.NewTicker(l.r.recheckEvery())
 	defer recheck.Stop()
-	retry := time.NewTicker(50 * time.Millisecond) // sends a pending snapshot once there is room
-	defer retry.Stop()
 	behind := true // the first update is a snapshot
 	for {
 		if behind || sub.Lost() > 0 {
@@ -174,6 +172,10 @@ func (l *live) runLoop(ctx context.Context, sub *events.Subscription[events.RunE
 				}
 			}
 		}
+		var retry <-chan time.Time // only a subscriber that is behind polls for room
+		if behind {
+			retry = time.After(50 * time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -182,7 +184,7 @@ func (l *live) runLoop(ctx context.Context, sub *events.Subscription[events.RunE
 				out <- &model.RunUpdate{Err: l.deniedErr(ctx, err)}
 				return
 			}
-		case <-retry.C:
+		case <-retry:
 		case ev, ok := <-sub.C:
 			if !ok {
 				return
@@ -410,13 +412,15 @@ func (l *live) logLoop(ctx context.Context, taskID string, last int64, logs *eve
 	flush()
 	recheck := time.NewTicker(l.r.recheckEvery())
 	defer recheck.Stop()
-	retry := time.NewTicker(20 * time.Millisecond) // hands pending chunks over once there is room
-	defer retry.Stop()
 	for {
 		if logs.Lost() > 0 && !catchUp(0) {
 			return
 		}
 		flush()
+		var retry <-chan time.Time // only chunks that wait poll for room
+		if len(pending) > 0 {
+			retry = time.After(20 * time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -425,7 +429,7 @@ func (l *live) logLoop(ctx context.Context, taskID string, last int64, logs *eve
 				out <- &model.TaskLogUpdate{Err: l.deniedErr(ctx, err)}
 				return
 			}
-		case <-retry.C:
+		case <-retry:
 		case ev, ok := <-status.C:
 			if !ok {
 				return

@@ -397,19 +397,7 @@ func (q *Queue) Subject(m TaskMessage) string { return q.poolSubject(m.Pool) + "
 // of the same task attempt (TaskID and Attempt) within DuplicateWindow is
 // accepted and dropped, so re-publishing after a crash is safe.
 func (q *Queue) Publish(ctx context.Context, m TaskMessage) error {
-	if err := m.validate(); err != nil {
-		return err
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode task %s: %w", m.TaskID, err)
-	}
-	_, err = q.js.Publish(ctx, q.Subject(m), data,
-		jetstream.WithMsgID(m.msgID()), jetstream.WithExpectStream(q.opts.Stream))
-	if err != nil {
-		return fmt.Errorf("publish task %s: %w", m.TaskID, err)
-	}
-	return nil
+	return q.PublishAll(ctx, []TaskMessage{m})
 }
 
 // PublishAll publishes ms without waiting for each acknowledgement in

@@ -509,6 +509,23 @@ func (s *Store) TransitionTask(ctx context.Context, id string, from []run.TaskSt
 	if err := run.CheckTransition(from, to); err != nil {
 		return run.TransitionResult[run.TaskStatus]{}, fmt.Errorf("task %s: %w", id, err)
 	}
+	set, err := taskSet(p)
+	if err != nil {
+		return run.TransitionResult[run.TaskStatus]{}, err
+	}
+	var ok bool
+	var st string
+	if p.IfAttempt != 0 {
+		ok, st, err = s.transitionWhere(ctx, &taskRow{}, "task", id, strs(from), string(to), set, "attempt = ?", p.IfAttempt)
+	} else {
+		ok, st, err = s.transition(ctx, &taskRow{}, "task", id, strs(from), string(to), set)
+	}
+	return run.TransitionResult[run.TaskStatus]{Applied: ok, Status: run.TaskStatus(st)}, err
+}
+
+// taskSet is the columns a TaskPatch sets besides the status: the
+// heartbeat with At, and each field that is not nil.
+func taskSet(p run.TaskPatch) (map[string]any, error) {
 	set := map[string]any{}
 	if !p.At.IsZero() {
 		set["heartbeat_at"] = p.At.UTC()
@@ -525,7 +542,7 @@ func (s *Store) TransitionTask(ctx context.Context, id string, from []run.TaskSt
 	if p.Outputs != nil {
 		out, err := encodeOutputs(p.Outputs)
 		if err != nil {
-			return run.TransitionResult[run.TaskStatus]{}, err
+			return nil, err
 		}
 		set["outputs"] = *out
 	}
@@ -535,15 +552,7 @@ func (s *Store) TransitionTask(ctx context.Context, id string, from []run.TaskSt
 	setTime(set, "queued_at", p.QueuedAt)
 	setTime(set, "started_at", p.StartedAt)
 	setTime(set, "finished_at", p.FinishedAt)
-	var ok bool
-	var st string
-	var err error
-	if p.IfAttempt != 0 {
-		ok, st, err = s.transitionWhere(ctx, &taskRow{}, "task", id, strs(from), string(to), set, "attempt = ?", p.IfAttempt)
-	} else {
-		ok, st, err = s.transition(ctx, &taskRow{}, "task", id, strs(from), string(to), set)
-	}
-	return run.TransitionResult[run.TaskStatus]{Applied: ok, Status: run.TaskStatus(st)}, err
+	return set, nil
 }
 
 // TransitionTasks implements run.TaskStore: per 500 tasks, one read of
@@ -556,24 +565,13 @@ func (s *Store) TransitionTasks(ctx context.Context, ids []string, from []run.Ta
 	if p.IfAttempt != 0 || p.Attempt != nil || p.Outputs != nil {
 		return nil, errors.New("store: TransitionTasks takes no attempt condition, attempt or outputs")
 	}
-	set := map[string]any{"status": string(to)}
-	if !p.At.IsZero() {
-		set["heartbeat_at"] = p.At.UTC()
+	set, err := taskSet(p)
+	if err != nil {
+		return nil, err
 	}
-	if p.ExitCode != nil {
-		set["exit_code"] = *p.ExitCode
-	}
-	if p.Error != nil {
-		set["error"] = *p.Error
-	}
-	if p.WorkerID != nil {
-		set["worker_id"] = *p.WorkerID
-	}
-	setTime(set, "queued_at", p.QueuedAt)
-	setTime(set, "started_at", p.StartedAt)
-	setTime(set, "finished_at", p.FinishedAt)
+	set["status"] = string(to)
 	var moved []string
-	err := s.InTx(ctx, func(ctx context.Context) error {
+	err = s.InTx(ctx, func(ctx context.Context) error {
 		moved = moved[:0]
 		for _, chunk := range chunks(ids, 500) {
 			q := s.conn(ctx).Model(&taskRow{}).Where("id IN ? AND status IN ?", chunk, strs(from))

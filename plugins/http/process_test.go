@@ -20,9 +20,6 @@ import (
 // plugin environment, and the secret scan of the plugin's own output.
 func TestProcessConformance(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds a plugin binary")
-	}
 	bin := filepath.Join(t.TempDir(), "jobgraph-executor-http")
 	out, err := exec.Command("go", "build", "-o", bin, "./testdata/plugin").CombinedOutput()
 	require.NoError(t, err, "build the plugin:\n%s", out)

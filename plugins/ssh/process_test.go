@@ -19,9 +19,6 @@ import (
 // output.
 func TestProcessConformance(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds a plugin binary")
-	}
 	bin := filepath.Join(t.TempDir(), "jobgraph-executor-ssh")
 	out, err := exec.Command("go", "build", "-o", bin, "./testdata/plugin").CombinedOutput()
 	require.NoError(t, err, "build the plugin:\n%s", out)
