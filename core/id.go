@@ -28,6 +28,12 @@ const (
 	KindRun        Kind = "run"
 	KindStepRun    Kind = "stp"
 	KindTask       Kind = "tsk"
+	KindSchedule   Kind = "sch"
+	KindTrigger    Kind = "trg"
+	KindApproval   Kind = "apv"
+	KindGuardRule  Kind = "gdr"
+	KindChannel    Kind = "chn" // a notification channel
+	KindDelivery   Kind = "dlv" // one notification to deliver
 )
 
 // Noun is the kind's name in messages: "host group".
@@ -57,6 +63,18 @@ func (k Kind) Noun() string {
 		return "step run"
 	case KindTask:
 		return "task"
+	case KindSchedule:
+		return "schedule"
+	case KindTrigger:
+		return "webhook trigger"
+	case KindApproval:
+		return "approval"
+	case KindGuardRule:
+		return "guard rule"
+	case KindChannel:
+		return "notification channel"
+	case KindDelivery:
+		return "notification"
 	}
 	return string(k)
 }

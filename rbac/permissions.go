@@ -22,6 +22,18 @@ const (
 	JobRead          Permission = "job:read"
 	JobWrite         Permission = "job:write"
 	JobRun           Permission = "job:run"
+	// ScheduleRead and ScheduleWrite cover cron schedules and webhook
+	// triggers: both start runs of the project's jobs unattended.
+	ScheduleRead  Permission = "schedule:read"
+	ScheduleWrite Permission = "schedule:write"
+	// ApprovalRead lists approvals; deciding one also needs the role the
+	// approval names (core/approval).
+	ApprovalRead      Permission = "approval:read"
+	ApprovalDecide    Permission = "approval:decide"
+	GuardRead         Permission = "guard:read"
+	GuardWrite        Permission = "guard:write"
+	NotificationRead  Permission = "notification:read"
+	NotificationWrite Permission = "notification:write"
 )
 
 // System permissions: not tied to one project.
@@ -57,6 +69,14 @@ var permissions = []PermissionInfo{
 	{JobRead, false, "list and read jobs and their versions, export them as YAML"},
 	{JobWrite, false, "create, change, import and delete jobs"},
 	{JobRun, false, "run jobs and cancel their runs"},
+	{ScheduleRead, false, "list and read cron schedules and webhook triggers"},
+	{ScheduleWrite, false, "create, change and delete cron schedules and webhook triggers"},
+	{ApprovalRead, false, "list approvals and their votes"},
+	{ApprovalDecide, false, "approve or reject (with the role the approval asks for)"},
+	{GuardRead, false, "read the project's command guard rules"},
+	{GuardWrite, false, "create, change and delete command guard rules"},
+	{NotificationRead, false, "read the project's notification channels (never their secrets)"},
+	{NotificationWrite, false, "create, change, test and delete notification channels"},
 	{ProjectCreate, true, "create projects"},
 	{UserManage, true, "create, disable and reset users"},
 	{RoleManage, true, "define and delete custom roles"},

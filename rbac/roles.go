@@ -25,7 +25,8 @@ type Role struct {
 }
 
 func readPermissions() []Permission {
-	return []Permission{ProjectRead, HostRead, HostGroupRead, CredentialRead, MemberRead, JobRead}
+	return []Permission{ProjectRead, HostRead, HostGroupRead, CredentialRead, MemberRead, JobRead,
+		ScheduleRead, ApprovalRead, GuardRead, NotificationRead}
 }
 
 // builtInRoles returns the built-in project roles. The admin role is not
@@ -39,7 +40,7 @@ func builtInRoles() []Role {
 	}
 	return []Role{
 		{Name: RoleOwner, BuiltIn: true, Description: "everything in the project, including its members", Permissions: owner},
-		{Name: RoleOperator, BuiltIn: true, Description: "read everything and run jobs", Permissions: append(readPermissions(), JobRun)},
+		{Name: RoleOperator, BuiltIn: true, Description: "read everything and run jobs", Permissions: append(readPermissions(), JobRun, ApprovalDecide)},
 		{Name: RoleViewer, BuiltIn: true, Description: "read only", Permissions: readPermissions()},
 	}
 }

@@ -65,6 +65,9 @@ type Options struct {
 	Schemas job.ActionSchemas
 	// Events tells subscribers what changed (nil: no one is told).
 	Events *events.Bus
+	// Notifier hears of the runs that end or wait for an approval (nil: no
+	// one does); core/notify turns these into messages.
+	Notifier Notifier
 	// Queue carries ready tasks to the workers and their reports back.
 	Queue  *queue.Queue
 	Logger *slog.Logger
@@ -79,14 +82,24 @@ type Options struct {
 	StaleAfter time.Duration
 }
 
+// Notifier hears of runs' milestones. Notify is called once per milestone,
+// by the replica that stored it, and must not block: it queues what it
+// sends (core/notify stores an outbox row and delivers it later).
+type Notifier interface {
+	Notify(ctx context.Context, n run.Notice)
+}
+
 // RunJobRequest asks for a run of a job's current version.
 type RunJobRequest struct {
 	// ProjectID, when set, must be the job's project.
 	ProjectID string
 	JobID     string
 	// Params is a JSON object of parameter values (nil for none).
-	Params   json.RawMessage
+	Params json.RawMessage
+	// Actor is the user who asked (a manual run). Trigger, when its Kind
+	// is set, says instead what started the run (a schedule, a webhook).
 	Actor    string
+	Trigger  run.Trigger
 	Priority int
 }
 
@@ -273,8 +286,13 @@ func (e *Engine) RunJob(ctx context.Context, req RunJobRequest) (run.Run, error)
 	now := e.o.Now().UTC()
 	r := run.Run{
 		ID: core.NewID(core.KindRun), ProjectID: j.ProjectID, JobID: j.ID, JobVersion: j.Version, Name: j.Name,
-		Status: run.RunQueued, Priority: req.Priority, Trigger: run.Trigger{Kind: run.TriggerManual, Actor: req.Actor},
-		CreatedAt: now,
+		Status: run.RunQueued, Priority: req.Priority, Trigger: req.Trigger, CreatedAt: now,
+	}
+	if r.Trigger.Kind == "" {
+		r.Trigger = run.Trigger{Kind: run.TriggerManual, Actor: req.Actor}
+	}
+	if !r.Trigger.Kind.Valid() {
+		return run.Run{}, core.Invalid("trigger", "unknown trigger kind %q", r.Trigger.Kind)
 	}
 	public := map[string]any{}
 	for k, v := range values {

@@ -38,6 +38,14 @@ func (e *Engine) taskEvent(projectID string, t run.Task, status run.TaskStatus, 
 		Task: &events.TaskChange{ID: t.ID, StepRunID: t.StepRunID, HostID: t.HostID, HostName: t.HostName, Status: status, Attempt: attempt}})
 }
 
+// notify gives n to the Notifier, if there is one.
+func (e *Engine) notify(ctx context.Context, n run.Notice) {
+	if e.o.Notifier != nil {
+		n.Run.Status = n.Status
+		e.o.Notifier.Notify(ctx, n)
+	}
+}
+
 // announce publishes the run's progress if it changed since the last one.
 func (e *Engine) announce(ar *activeRun, l *loaded) {
 	if e.o.Events == nil {

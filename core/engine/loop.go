@@ -298,6 +298,7 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		if err == nil && res.Applied {
 			e.log.Info("run finished", "run", l.run.ID, "status", d.RunStatus, "reason", d.Reason)
 			e.runEvent(l.run, d.RunStatus)
+			e.notify(ctx, run.Notice{Kind: run.NoticeFinished, Run: l.run, Status: d.RunStatus, Reason: string(d.Reason)})
 			e.wakeAdmitter() // its slot is free
 		}
 		return res.Applied, time.Time{}, err
