@@ -3,6 +3,7 @@ package approval
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jobgraph/jobgraph/core"
@@ -55,6 +56,9 @@ func (s *Service) Get(ctx context.Context, id string) (Approval, error) {
 
 // List returns a page of approvals, newest first.
 func (s *Service) List(ctx context.Context, f Filter, page core.PageArgs) (core.Page[Approval], error) {
+	if err := page.Validate(); err != nil {
+		return core.Page[Approval]{}, err
+	}
 	for _, st := range f.Statuses {
 		if !st.Valid() {
 			return core.Page[Approval]{}, core.Invalid("status", "unknown approval status %q", st)
@@ -123,7 +127,7 @@ func (s *Service) Decide(ctx context.Context, id, userID string, d Decision, com
 		return Approval{}, core.Conflict("id", "approval %s expired at %s", id, a.Deadline.Format(time.RFC3339))
 	case !s.roles.HasRole(userID, a.ProjectID, a.Role):
 		return Approval{}, &ForbiddenError{Message: "forbidden: deciding approval " + id + " requires the role " + a.Role + " in its project"}
-	case d == DecisionApprove && userID == a.RequestedBy && !s.roles.IsAdmin(userID):
+	case d == DecisionApprove && sameUser(a.RequestedBy, userID) && !s.roles.IsAdmin(userID):
 		return Approval{}, &ForbiddenError{Message: "forbidden: you started this run, so someone else must approve it (four eyes)"}
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
@@ -155,6 +159,12 @@ func (s *Service) Decide(ctx context.Context, id, userID string, d Decision, com
 	}
 	s.wake(ctx, a.RunID)
 	return s.store.GetApproval(ctx, id)
+}
+
+// sameUser reports whether a run's actor (a user ID, or "user:" and one, as
+// the API records it) is userID.
+func sameUser(actor, userID string) bool {
+	return strings.TrimPrefix(actor, "user:") == userID
 }
 
 func (s *Service) wake(ctx context.Context, runID string) {
