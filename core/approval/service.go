@@ -72,11 +72,15 @@ func (s *Service) RunApprovals(ctx context.Context, runID string) ([]Approval, e
 	return s.store.RunApprovals(ctx, runID)
 }
 
-// CanDecide reports whether userID may vote on a: it is pending, they hold
-// its role, have not voted yet, and it is not their own run (unless they
-// are the system admin; rejecting one's own run is allowed).
+// CanDecide reports whether userID may approve a now: it is pending and
+// before its deadline, they hold its role, have not voted yet (as far as
+// a.Votes shows), and it is not their own run, unless they are the system
+// admin.
 func (s *Service) CanDecide(a Approval, userID string) bool {
 	if userID == "" || a.Status != StatusPending || !s.now().Before(a.Deadline) || !s.roles.HasRole(userID, a.ProjectID, a.Role) {
+		return false
+	}
+	if sameUser(a.RequestedBy, userID) && !s.roles.IsAdmin(userID) {
 		return false
 	}
 	for _, v := range a.Votes {
