@@ -35,7 +35,7 @@ func TestStatusTable(t *testing.T) {
 type roles map[string]string // user → role in every project; "admin" is the admin
 
 func (r roles) HasRole(u, _, role string) bool { return r[u] == "admin" || r[u] == role }
-func (r roles) IsAdmin(u string) bool         { return r[u] == "admin" }
+func (r roles) IsAdmin(u string) bool          { return r[u] == "admin" }
 
 type waker struct{ woken []string }
 
