@@ -326,9 +326,14 @@ func TestGuardHoldsRunUntilApproved(t *testing.T) {
 func TestGuardBlockStoresNothing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		b := setup(t, s)
-		b.guard.set(guard.Verdict{Matches: []guard.Match{{RuleName: "no-mkfs", Severity: guard.SeverityBlock, Step: "a", Field: "params.msg"}}})
 		ctx := context.Background()
-		_, err := b.e.RunJob(ctx, engine.RunJobRequest{JobID: b.job(t, step("a", "echo", `{"msg":"mkfs"}`, job.Targets{Hosts: []string{b.hosts[0].ID}})), Actor: requester})
+		done, err := b.e.RunJob(ctx, engine.RunJobRequest{JobID: b.job(t, step("a", "echo", `{"msg":"ok"}`, job.Targets{Hosts: []string{b.hosts[0].ID}})), Actor: requester})
+		require.NoError(t, err)
+		require.Equal(t, run.RunSucceeded, b.wait(t, done.ID).Status)
+		b.guard.set(guard.Verdict{Matches: []guard.Match{{RuleName: "no-mkfs", Severity: guard.SeverityBlock, Step: "a", Field: "params.msg"}}})
+		_, err = b.e.RetryRun(ctx, engine.RetryRunRequest{RunID: done.ID, Actor: requester})
+		require.ErrorIs(t, err, core.ErrForbidden, "a retry is checked too")
+		_, err = b.e.RunJob(ctx, engine.RunJobRequest{JobID: b.job(t, step("a", "echo", `{"msg":"mkfs"}`, job.Targets{Hosts: []string{b.hosts[0].ID}})), Actor: requester})
 		require.ErrorIs(t, err, core.ErrForbidden)
 		require.ErrorContains(t, err, `"no-mkfs"`)
 		_, err = b.e.AdHocRun(ctx, engine.AdHocRequest{ProjectID: b.p, Executor: "fake", Action: "echo", Params: []byte(`{"msg":"mkfs"}`),
@@ -336,7 +341,7 @@ func TestGuardBlockStoresNothing(t *testing.T) {
 		require.ErrorIs(t, err, core.ErrForbidden)
 		runs, err := s.ListRuns(ctx, run.Filter{ProjectIDs: []string{b.p}}, core.PageArgs{First: 10})
 		require.NoError(t, err)
-		require.Empty(t, runs.Items)
+		require.Len(t, runs.Items, 1, "only the run made before the rule")
 	})
 }
 
