@@ -158,10 +158,26 @@ func TestApproveByRoleThroughTheAPI(t *testing.T) {
 
 		// A rejection fails the step and the run; the approval is decided.
 		runID, id = waitingApproval(t, u, jobID)
+		// runUpdates shows the waiting step as it shows any status.
+		sub := u.op1.subscribe(t, `subscription($id: ID!) { runUpdates(runId: $id) { kind run { id status } steps { name status } } }`,
+			map[string]any{"id": runID})
+		first := sub.next()
+		require.Equal(t, "SNAPSHOT", str(t, first.Data, "runUpdates.kind"))
+		require.Equal(t, "WAITING_APPROVAL", str(t, first.Data, "runUpdates.steps.1.status"))
 		data = u.op2.ok(t, rejectQ, map[string]any{"id": id, "c": "not today"})
 		require.Equal(t, "REJECTED", str(t, data, "reject.approval.status"))
 		require.NotNil(t, get(t, data, "reject.approval.decidedAt"))
-		waitRun(t, b, runID, "FAILED")
+		var last map[string]any
+		for {
+			m := sub.next()
+			if m.Type == "complete" {
+				break
+			}
+			require.Empty(t, m.Errors)
+			last = get(t, m.Data, "runUpdates").(map[string]any)
+		}
+		require.Equal(t, "FAILED", str(t, last, "run.status"))
+		require.Equal(t, "FAILED", str(t, last, "steps.1.status"))
 		data = b.ok(t, runQ, map[string]any{"id": runID})
 		require.Equal(t, "FAILED", get(t, data, "run.steps").([]any)[1].(map[string]any)["status"])
 		require.Equal(t, "SKIPPED", get(t, data, "run.steps").([]any)[2].(map[string]any)["status"])
