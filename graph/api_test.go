@@ -34,6 +34,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -152,6 +153,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Audit:         audit.NewRecorder(s),
 		Executors:     executors,
 		Jobs:          jobs,
+		Guards:        guard.NewService(s, authz),
 		Runs:          b.runs,
 		Events:        bus,
 		Tx:            s,

@@ -272,6 +272,28 @@ func authzRows() []authzRow {
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
 				return map[string]any{"id": fx.newJob(t)}
 			}},
+		{field: "Query.guardRules", level: levelProjectRead, query: `query($id: ID!) { guardRules(projectId: $id) { id name enabled builtIn } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.checkCommand", level: levelProjectRead, query: `query($id: ID!) { checkCommand(projectId: $id, text: "rm -rf /") { ruleName } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Mutation.createGuardRule", level: levelProjectWrite,
+			query: `mutation($in: CreateGuardRuleInput!) { createGuardRule(input: $in) { rule { id } } }`,
+			vars: func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"projectId": fx.p, "name": fx.uniq("rule"), "pattern": "danger", "severity": "BLOCK"}}
+			}},
+		{field: "Mutation.updateGuardRule", level: levelProjectWrite,
+			query: `mutation($in: UpdateGuardRuleInput!) { updateGuardRule(input: $in) { rule { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"id": fx.newGuardRule(t), "pattern": "danger2"}}
+			}},
+		{field: "Mutation.deleteGuardRule", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteGuardRule(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newGuardRule(t)}
+			}},
+		{field: "Mutation.setGuardRuleEnabled", level: levelProjectWrite,
+			query: `mutation($in: SetGuardRuleEnabledInput!) { setGuardRuleEnabled(input: $in) { rule { id enabled } } }`,
+			vars:  inP("rule", "mkfs", "enabled", false)},
 		{field: "Mutation.runJob", level: levelProjectRun,
 			query: `mutation($in: RunJobInput!) { runJob(input: $in) { run { id status } } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
@@ -482,6 +504,15 @@ func (fx *authzFixture) newJob(t *testing.T) string {
 	return str(t, data, "importJob.job.id")
 }
 
+// newGuardRule creates a fresh guard rule in P, as the admin, and returns
+// its ID.
+func (fx *authzFixture) newGuardRule(t *testing.T) string {
+	t.Helper()
+	data := fx.b.ok(t, `mutation($in: CreateGuardRuleInput!) { createGuardRule(input: $in) { rule { id } } }`,
+		map[string]any{"in": map[string]any{"projectId": fx.p, "name": fx.uniq("rule"), "pattern": "danger", "severity": "BLOCK"}})
+	return str(t, data, "createGuardRule.rule.id")
+}
+
 // newRun runs a fresh job in P, as the engine's caller, and returns the
 // run's ID.
 func (fx *authzFixture) newRun(t *testing.T) string {
@@ -582,7 +613,7 @@ func authzLevelOf(f *ast.FieldDefinition) (authzLevel, error) {
 			return 0, fmt.Errorf("@hasPermission(%s) names neither project nor object, so it is checked system-wide, but %s is no system permission", perm, perm)
 		}
 		switch perm {
-		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ":
+		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ", "GUARD_READ":
 			return levelProjectRead, nil // every built-in role holds these
 		case "JOB_RUN":
 			return levelProjectRun, nil // owners and operators

@@ -195,6 +195,8 @@ var permissionFromModel = map[model.Permission]rbac.Permission{
 	model.PermissionUserManage:      rbac.UserManage,
 	model.PermissionRoleManage:      rbac.RoleManage,
 	model.PermissionSystemAuditRead: rbac.SystemAuditRead,
+	model.PermissionGuardRead:       rbac.GuardRead,
+	model.PermissionGuardWrite:      rbac.GuardWrite,
 }
 
 var permissionToModel = reverse(permissionFromModel)

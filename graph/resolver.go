@@ -15,6 +15,7 @@ import (
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -32,6 +33,7 @@ type Resolver struct {
 	projects  *project.Service
 	inventory *inventory.Service
 	jobs      *job.Service
+	guards    *guard.Service
 	identity  *identity.Service
 	authz     *rbac.Authorizer
 	audit     *audit.Recorder

@@ -18,6 +18,7 @@ import (
 	"github.com/jobgraph/jobgraph/core"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -32,9 +33,11 @@ type Options struct {
 	Projects  *project.Service
 	Inventory *inventory.Service
 	Jobs      *job.Service
-	Identity  *identity.Service
-	Authz     *rbac.Authorizer
-	Audit     *audit.Recorder
+	// Guards manages command guard rules.
+	Guards   *guard.Service
+	Identity *identity.Service
+	Authz    *rbac.Authorizer
+	Audit    *audit.Recorder
 	// Executors lists the executor plugins.
 	Executors Executors
 	// Runs runs jobs and reads runs (*core/engine.Engine); nil refuses
@@ -90,7 +93,7 @@ func NewHandler(opts Options) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Resolver{
-		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, identity: opts.Identity, authz: opts.Authz,
+		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, guards: opts.Guards, identity: opts.Identity, authz: opts.Authz,
 		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
 

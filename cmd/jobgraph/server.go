@@ -25,6 +25,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/config"
 	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -250,6 +251,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	}
 	defer plugins.Stop()
 	jobs := job.NewService(a.store, graph.ActionSchemas(plugins))
+	guards := guard.NewService(a.store, a.authz)
 	bus := events.New(q, log)
 	// Defers run last in, first out: the worker stops first (and reports
 	// its tasks to the engine), then the engine, the plugins, the queue.
@@ -273,6 +275,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		Projects:        a.projects,
 		Inventory:       a.inventory,
 		Jobs:            jobs,
+		Guards:          guards,
 		Runs:            runs,
 		Events:          bus,
 		Identity:        a.identity,

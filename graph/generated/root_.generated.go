@@ -129,6 +129,10 @@ type ComplexityRoot struct {
 		Credential func(childComplexity int) int
 	}
 
+	CreateGuardRulePayload struct {
+		Rule func(childComplexity int) int
+	}
+
 	CreateHostGroupPayload struct {
 		HostGroup func(childComplexity int) int
 	}
@@ -177,6 +181,10 @@ type ComplexityRoot struct {
 		DeletedID func(childComplexity int) int
 	}
 
+	DeleteGuardRulePayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
 	DeleteHostGroupPayload struct {
 		DeletedID func(childComplexity int) int
 	}
@@ -214,6 +222,29 @@ type ComplexityRoot struct {
 		Name         func(childComplexity int) int
 		ParamsSchema func(childComplexity int) int
 		SecretParams func(childComplexity int) int
+	}
+
+	GuardMatch struct {
+		ApproverRole func(childComplexity int) int
+		Excerpt      func(childComplexity int) int
+		Field        func(childComplexity int) int
+		RuleID       func(childComplexity int) int
+		RuleName     func(childComplexity int) int
+		Severity     func(childComplexity int) int
+		Step         func(childComplexity int) int
+	}
+
+	GuardRule struct {
+		ApproverRole func(childComplexity int) int
+		BuiltIn      func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		Description  func(childComplexity int) int
+		Enabled      func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Name         func(childComplexity int) int
+		Pattern      func(childComplexity int) int
+		Severity     func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
 	}
 
 	Host struct {
@@ -348,38 +379,42 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AdHocRun         func(childComplexity int, input model.AdHocRunInput) int
-		CancelRun        func(childComplexity int, input model.CancelRunInput) int
-		ChangePassword   func(childComplexity int, input model.ChangePasswordInput) int
-		CreateAPIToken   func(childComplexity int, input model.CreateAPITokenInput) int
-		CreateCredential func(childComplexity int, input model.CreateCredentialInput) int
-		CreateHost       func(childComplexity int, input model.CreateHostInput) int
-		CreateHostGroup  func(childComplexity int, input model.CreateHostGroupInput) int
-		CreateProject    func(childComplexity int, input model.CreateProjectInput) int
-		CreateUser       func(childComplexity int, input model.CreateUserInput) int
-		DefineRole       func(childComplexity int, input model.DefineRoleInput) int
-		DeleteCredential func(childComplexity int, input model.DeleteCredentialInput) int
-		DeleteHost       func(childComplexity int, input model.DeleteHostInput) int
-		DeleteHostGroup  func(childComplexity int, input model.DeleteHostGroupInput) int
-		DeleteJob        func(childComplexity int, input model.DeleteJobInput) int
-		DeleteProject    func(childComplexity int, input model.DeleteProjectInput) int
-		DeleteRole       func(childComplexity int, input model.DeleteRoleInput) int
-		GrantAdmin       func(childComplexity int, input model.AdminInput) int
-		GrantRole        func(childComplexity int, input model.RoleGrantInput) int
-		ImportJob        func(childComplexity int, input model.ImportJobInput) int
-		Login            func(childComplexity int, input model.LoginInput) int
-		Logout           func(childComplexity int) int
-		RetryRun         func(childComplexity int, input model.RetryRunInput) int
-		RevokeAPIToken   func(childComplexity int, input model.RevokeAPITokenInput) int
-		RevokeAdmin      func(childComplexity int, input model.AdminInput) int
-		RevokeRole       func(childComplexity int, input model.RoleGrantInput) int
-		RunJob           func(childComplexity int, input model.RunJobInput) int
-		UpdateCredential func(childComplexity int, input model.UpdateCredentialInput) int
-		UpdateHost       func(childComplexity int, input model.UpdateHostInput) int
-		UpdateHostGroup  func(childComplexity int, input model.UpdateHostGroupInput) int
-		UpdateJob        func(childComplexity int, input model.UpdateJobInput) int
-		UpdateProject    func(childComplexity int, input model.UpdateProjectInput) int
-		UpdateUser       func(childComplexity int, input model.UpdateUserInput) int
+		AdHocRun            func(childComplexity int, input model.AdHocRunInput) int
+		CancelRun           func(childComplexity int, input model.CancelRunInput) int
+		ChangePassword      func(childComplexity int, input model.ChangePasswordInput) int
+		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateCredential    func(childComplexity int, input model.CreateCredentialInput) int
+		CreateGuardRule     func(childComplexity int, input model.CreateGuardRuleInput) int
+		CreateHost          func(childComplexity int, input model.CreateHostInput) int
+		CreateHostGroup     func(childComplexity int, input model.CreateHostGroupInput) int
+		CreateProject       func(childComplexity int, input model.CreateProjectInput) int
+		CreateUser          func(childComplexity int, input model.CreateUserInput) int
+		DefineRole          func(childComplexity int, input model.DefineRoleInput) int
+		DeleteCredential    func(childComplexity int, input model.DeleteCredentialInput) int
+		DeleteGuardRule     func(childComplexity int, input model.DeleteGuardRuleInput) int
+		DeleteHost          func(childComplexity int, input model.DeleteHostInput) int
+		DeleteHostGroup     func(childComplexity int, input model.DeleteHostGroupInput) int
+		DeleteJob           func(childComplexity int, input model.DeleteJobInput) int
+		DeleteProject       func(childComplexity int, input model.DeleteProjectInput) int
+		DeleteRole          func(childComplexity int, input model.DeleteRoleInput) int
+		GrantAdmin          func(childComplexity int, input model.AdminInput) int
+		GrantRole           func(childComplexity int, input model.RoleGrantInput) int
+		ImportJob           func(childComplexity int, input model.ImportJobInput) int
+		Login               func(childComplexity int, input model.LoginInput) int
+		Logout              func(childComplexity int) int
+		RetryRun            func(childComplexity int, input model.RetryRunInput) int
+		RevokeAPIToken      func(childComplexity int, input model.RevokeAPITokenInput) int
+		RevokeAdmin         func(childComplexity int, input model.AdminInput) int
+		RevokeRole          func(childComplexity int, input model.RoleGrantInput) int
+		RunJob              func(childComplexity int, input model.RunJobInput) int
+		SetGuardRuleEnabled func(childComplexity int, input model.SetGuardRuleEnabledInput) int
+		UpdateCredential    func(childComplexity int, input model.UpdateCredentialInput) int
+		UpdateGuardRule     func(childComplexity int, input model.UpdateGuardRuleInput) int
+		UpdateHost          func(childComplexity int, input model.UpdateHostInput) int
+		UpdateHostGroup     func(childComplexity int, input model.UpdateHostGroupInput) int
+		UpdateJob           func(childComplexity int, input model.UpdateJobInput) int
+		UpdateProject       func(childComplexity int, input model.UpdateProjectInput) int
+		UpdateUser          func(childComplexity int, input model.UpdateUserInput) int
 	}
 
 	PageInfo struct {
@@ -417,9 +452,11 @@ type ComplexityRoot struct {
 	Query struct {
 		APITokens       func(childComplexity int, first *int, after *string) int
 		AuditEvents     func(childComplexity int, first *int, after *string, filter *model.AuditFilter, projectID *string) int
+		CheckCommand    func(childComplexity int, projectID string, text string) int
 		Credential      func(childComplexity int, id string) int
 		Credentials     func(childComplexity int, projectID string, first *int, after *string, filter *model.CredentialFilter) int
 		Executors       func(childComplexity int) int
+		GuardRules      func(childComplexity int, projectID string) int
 		Host            func(childComplexity int, id string) int
 		HostGroup       func(childComplexity int, id string) int
 		HostGroups      func(childComplexity int, projectID string, first *int, after *string, filter *model.HostGroupFilter) int
@@ -509,6 +546,10 @@ type ComplexityRoot struct {
 		Selector func(childComplexity int) int
 	}
 
+	SetGuardRuleEnabledPayload struct {
+		Rule func(childComplexity int) int
+	}
+
 	StepRun struct {
 		Counts     func(childComplexity int) int
 		FinishedAt func(childComplexity int) int
@@ -586,6 +627,10 @@ type ComplexityRoot struct {
 
 	UpdateCredentialPayload struct {
 		Credential func(childComplexity int) int
+	}
+
+	UpdateGuardRulePayload struct {
+		Rule func(childComplexity int) int
 	}
 
 	UpdateHostGroupPayload struct {
@@ -890,6 +935,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateCredentialPayload.Credential(childComplexity), true
 
+	case "CreateGuardRulePayload.rule":
+		if e.ComplexityRoot.CreateGuardRulePayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateGuardRulePayload.Rule(childComplexity), true
+
 	case "CreateHostGroupPayload.hostGroup":
 		if e.ComplexityRoot.CreateHostGroupPayload.HostGroup == nil {
 			break
@@ -1025,6 +1077,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeleteCredentialPayload.DeletedID(childComplexity), true
 
+	case "DeleteGuardRulePayload.deletedId":
+		if e.ComplexityRoot.DeleteGuardRulePayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteGuardRulePayload.DeletedID(childComplexity), true
+
 	case "DeleteHostGroupPayload.deletedId":
 		if e.ComplexityRoot.DeleteHostGroupPayload.DeletedID == nil {
 			break
@@ -1139,6 +1198,110 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ExecutorAction.SecretParams(childComplexity), true
+
+	case "GuardMatch.approverRole":
+		if e.ComplexityRoot.GuardMatch.ApproverRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.ApproverRole(childComplexity), true
+	case "GuardMatch.excerpt":
+		if e.ComplexityRoot.GuardMatch.Excerpt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.Excerpt(childComplexity), true
+	case "GuardMatch.field":
+		if e.ComplexityRoot.GuardMatch.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.Field(childComplexity), true
+	case "GuardMatch.ruleId":
+		if e.ComplexityRoot.GuardMatch.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.RuleID(childComplexity), true
+	case "GuardMatch.ruleName":
+		if e.ComplexityRoot.GuardMatch.RuleName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.RuleName(childComplexity), true
+	case "GuardMatch.severity":
+		if e.ComplexityRoot.GuardMatch.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.Severity(childComplexity), true
+	case "GuardMatch.step":
+		if e.ComplexityRoot.GuardMatch.Step == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.Step(childComplexity), true
+
+	case "GuardRule.approverRole":
+		if e.ComplexityRoot.GuardRule.ApproverRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.ApproverRole(childComplexity), true
+	case "GuardRule.builtIn":
+		if e.ComplexityRoot.GuardRule.BuiltIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.BuiltIn(childComplexity), true
+	case "GuardRule.createdAt":
+		if e.ComplexityRoot.GuardRule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.CreatedAt(childComplexity), true
+	case "GuardRule.description":
+		if e.ComplexityRoot.GuardRule.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Description(childComplexity), true
+	case "GuardRule.enabled":
+		if e.ComplexityRoot.GuardRule.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Enabled(childComplexity), true
+	case "GuardRule.id":
+		if e.ComplexityRoot.GuardRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.ID(childComplexity), true
+	case "GuardRule.name":
+		if e.ComplexityRoot.GuardRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Name(childComplexity), true
+	case "GuardRule.pattern":
+		if e.ComplexityRoot.GuardRule.Pattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Pattern(childComplexity), true
+	case "GuardRule.severity":
+		if e.ComplexityRoot.GuardRule.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Severity(childComplexity), true
+	case "GuardRule.updatedAt":
+		if e.ComplexityRoot.GuardRule.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.UpdatedAt(childComplexity), true
 
 	case "Host.address":
 		if e.ComplexityRoot.Host.Address == nil {
@@ -1673,6 +1836,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCredential(childComplexity, args["input"].(model.CreateCredentialInput)), true
+	case "Mutation.createGuardRule":
+		if e.ComplexityRoot.Mutation.CreateGuardRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createGuardRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateGuardRule(childComplexity, args["input"].(model.CreateGuardRuleInput)), true
 	case "Mutation.createHost":
 		if e.ComplexityRoot.Mutation.CreateHost == nil {
 			break
@@ -1739,6 +1913,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteCredential(childComplexity, args["input"].(model.DeleteCredentialInput)), true
+	case "Mutation.deleteGuardRule":
+		if e.ComplexityRoot.Mutation.DeleteGuardRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteGuardRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteGuardRule(childComplexity, args["input"].(model.DeleteGuardRuleInput)), true
 	case "Mutation.deleteHost":
 		if e.ComplexityRoot.Mutation.DeleteHost == nil {
 			break
@@ -1899,6 +2084,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RunJob(childComplexity, args["input"].(model.RunJobInput)), true
+	case "Mutation.setGuardRuleEnabled":
+		if e.ComplexityRoot.Mutation.SetGuardRuleEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setGuardRuleEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetGuardRuleEnabled(childComplexity, args["input"].(model.SetGuardRuleEnabledInput)), true
 	case "Mutation.updateCredential":
 		if e.ComplexityRoot.Mutation.UpdateCredential == nil {
 			break
@@ -1910,6 +2106,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateCredential(childComplexity, args["input"].(model.UpdateCredentialInput)), true
+	case "Mutation.updateGuardRule":
+		if e.ComplexityRoot.Mutation.UpdateGuardRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateGuardRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateGuardRule(childComplexity, args["input"].(model.UpdateGuardRuleInput)), true
 	case "Mutation.updateHost":
 		if e.ComplexityRoot.Mutation.UpdateHost == nil {
 			break
@@ -2132,6 +2339,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.AuditFilter), args["projectId"].(*string)), true
+	case "Query.checkCommand":
+		if e.ComplexityRoot.Query.CheckCommand == nil {
+			break
+		}
+
+		args, err := ec.field_Query_checkCommand_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CheckCommand(childComplexity, args["projectId"].(string), args["text"].(string)), true
 	case "Query.credential":
 		if e.ComplexityRoot.Query.Credential == nil {
 			break
@@ -2160,6 +2378,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Executors(childComplexity), true
+	case "Query.guardRules":
+		if e.ComplexityRoot.Query.GuardRules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_guardRules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.GuardRules(childComplexity, args["projectId"].(string)), true
 	case "Query.host":
 		if e.ComplexityRoot.Query.Host == nil {
 			break
@@ -2572,6 +2801,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SelectorPreview.Selector(childComplexity), true
 
+	case "SetGuardRuleEnabledPayload.rule":
+		if e.ComplexityRoot.SetGuardRuleEnabledPayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetGuardRuleEnabledPayload.Rule(childComplexity), true
+
 	case "StepRun.counts":
 		if e.ComplexityRoot.StepRun.Counts == nil {
 			break
@@ -2891,6 +3127,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateCredentialPayload.Credential(childComplexity), true
 
+	case "UpdateGuardRulePayload.rule":
+		if e.ComplexityRoot.UpdateGuardRulePayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateGuardRulePayload.Rule(childComplexity), true
+
 	case "UpdateHostGroupPayload.hostGroup":
 		if e.ComplexityRoot.UpdateHostGroupPayload.HostGroup == nil {
 			break
@@ -3035,6 +3278,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputChangePasswordInput,
 		ec.unmarshalInputCreateApiTokenInput,
 		ec.unmarshalInputCreateCredentialInput,
+		ec.unmarshalInputCreateGuardRuleInput,
 		ec.unmarshalInputCreateHostGroupInput,
 		ec.unmarshalInputCreateHostInput,
 		ec.unmarshalInputCreateProjectInput,
@@ -3042,6 +3286,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCredentialFilter,
 		ec.unmarshalInputDefineRoleInput,
 		ec.unmarshalInputDeleteCredentialInput,
+		ec.unmarshalInputDeleteGuardRuleInput,
 		ec.unmarshalInputDeleteHostGroupInput,
 		ec.unmarshalInputDeleteHostInput,
 		ec.unmarshalInputDeleteJobInput,
@@ -3059,9 +3304,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRoleGrantInput,
 		ec.unmarshalInputRunFilter,
 		ec.unmarshalInputRunJobInput,
+		ec.unmarshalInputSetGuardRuleEnabledInput,
 		ec.unmarshalInputStrategyInput,
 		ec.unmarshalInputTargetsInput,
 		ec.unmarshalInputUpdateCredentialInput,
+		ec.unmarshalInputUpdateGuardRuleInput,
 		ec.unmarshalInputUpdateHostGroupInput,
 		ec.unmarshalInputUpdateHostInput,
 		ec.unmarshalInputUpdateJobInput,
@@ -3222,6 +3469,10 @@ enum Permission {
   ROLE_MANAGE
   "System: the whole audit trail."
   SYSTEM_AUDIT_READ
+  "Read the project's command guard rules and try them."
+  GUARD_READ
+  "Create, change, disable and delete command guard rules."
+  GUARD_WRITE
 }
 
 "A local account."
@@ -3539,6 +3790,118 @@ type ExecutorAction {
 extend type Query {
   "Every executor, built-in and third-party."
   executors: [Executor!]! @authenticated
+}
+`, BuiltIn: false},
+	{Name: "../../schema/guards.graphqls", Input: `"""
+A command guard rule: a regular expression (Go RE2) checked against every
+string of a run's step parameters and parameter values before the run
+starts. A block rule refuses the run (FORBIDDEN, with extensions rule, step
+and field); an approve rule makes it wait for an approval by approverRole.
+Built-in rules apply to every project and can be disabled per project, but
+not edited or deleted.
+"""
+type GuardRule implements Node {
+  id: ID!
+  name: String!
+  pattern: String!
+  severity: GuardSeverity!
+  "The role that approves a run an approve rule matched; null for a block rule."
+  approverRole: String
+  description: String!
+  "Whether the rule is checked in the project it was listed for."
+  enabled: Boolean!
+  builtIn: Boolean!
+  "Null for a built-in rule."
+  createdAt: Time
+  "Null for a built-in rule."
+  updatedAt: Time
+}
+
+enum GuardSeverity {
+  "The run is refused."
+  BLOCK
+  "The run waits for an approval before it starts."
+  APPROVE
+}
+
+"One rule matching one text."
+type GuardMatch {
+  ruleId: ID!
+  ruleName: String!
+  severity: GuardSeverity!
+  approverRole: String
+  "The step whose parameters matched; null for a run parameter or a tried text."
+  step: String
+  "Where: params.<dotted path> of the step, parameters.<name>, or text."
+  field: String!
+  "The matched text, at most 80 characters; empty when it came from a secret."
+  excerpt: String!
+}
+
+extend type Query {
+  "The rules that apply to a project: the built-ins with their state in it, then its own by name."
+  guardRules(projectId: ID!): [GuardRule!]! @hasPermission(permission: GUARD_READ, project: "projectId")
+  "Tries the project's enabled rules on a text: block matches first."
+  checkCommand(projectId: ID!, text: String!): [GuardMatch!]! @hasPermission(permission: GUARD_READ, project: "projectId")
+}
+
+input CreateGuardRuleInput {
+  projectId: ID!
+  "Unique among the project's rules and the built-ins."
+  name: String!
+  "A Go (RE2) regular expression, at most 4096 bytes; one that does not compile is refused (BAD_USER_INPUT, field pattern)."
+  pattern: String!
+  severity: GuardSeverity!
+  "For an approve rule: a project role (default owner)."
+  approverRole: String
+  description: String
+  "Default true."
+  enabled: Boolean
+}
+
+type CreateGuardRulePayload {
+  rule: GuardRule!
+}
+
+"Changes a project's own rule; absent fields stay as they are."
+input UpdateGuardRuleInput {
+  id: ID!
+  name: String
+  pattern: String
+  severity: GuardSeverity
+  approverRole: String
+  description: String
+  enabled: Boolean
+}
+
+type UpdateGuardRulePayload {
+  rule: GuardRule!
+}
+
+input DeleteGuardRuleInput {
+  id: ID!
+}
+
+type DeleteGuardRulePayload {
+  deletedId: ID!
+}
+
+input SetGuardRuleEnabledInput {
+  projectId: ID!
+  "A rule's ID, or a built-in rule's name. A built-in is enabled or disabled in this project only."
+  rule: String!
+  enabled: Boolean!
+}
+
+type SetGuardRuleEnabledPayload {
+  rule: GuardRule!
+}
+
+extend type Mutation {
+  createGuardRule(input: CreateGuardRuleInput!): CreateGuardRulePayload! @hasPermission(permission: GUARD_WRITE, project: "input.projectId")
+  updateGuardRule(input: UpdateGuardRuleInput!): UpdateGuardRulePayload! @hasPermission(permission: GUARD_WRITE, object: "input.id")
+  deleteGuardRule(input: DeleteGuardRuleInput!): DeleteGuardRulePayload! @hasPermission(permission: GUARD_WRITE, object: "input.id")
+  setGuardRuleEnabled(input: SetGuardRuleEnabledInput!): SetGuardRuleEnabledPayload! @hasPermission(permission: GUARD_WRITE, project: "input.projectId")
 }
 `, BuiltIn: false},
 	{Name: "../../schema/inventory.graphqls", Input: `"The operating system family of a host."
@@ -4537,6 +4900,14 @@ func (ec *executionContext) childFields_CreateCredentialPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type CreateCredentialPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateGuardRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_CreateGuardRulePayload_rule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateGuardRulePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateHostGroupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hostGroup":
@@ -4633,6 +5004,14 @@ func (ec *executionContext) childFields_DeleteCredentialPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type DeleteCredentialPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteGuardRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteGuardRulePayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteGuardRulePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteHostGroupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedId":
@@ -4709,6 +5088,52 @@ func (ec *executionContext) childFields_ExecutorAction(ctx context.Context, fiel
 		return ec.fieldContext_ExecutorAction_secretParams(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ExecutorAction", field.Name)
+}
+
+func (ec *executionContext) childFields_GuardMatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ruleId":
+		return ec.fieldContext_GuardMatch_ruleId(ctx, field)
+	case "ruleName":
+		return ec.fieldContext_GuardMatch_ruleName(ctx, field)
+	case "severity":
+		return ec.fieldContext_GuardMatch_severity(ctx, field)
+	case "approverRole":
+		return ec.fieldContext_GuardMatch_approverRole(ctx, field)
+	case "step":
+		return ec.fieldContext_GuardMatch_step(ctx, field)
+	case "field":
+		return ec.fieldContext_GuardMatch_field(ctx, field)
+	case "excerpt":
+		return ec.fieldContext_GuardMatch_excerpt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GuardMatch", field.Name)
+}
+
+func (ec *executionContext) childFields_GuardRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_GuardRule_id(ctx, field)
+	case "name":
+		return ec.fieldContext_GuardRule_name(ctx, field)
+	case "pattern":
+		return ec.fieldContext_GuardRule_pattern(ctx, field)
+	case "severity":
+		return ec.fieldContext_GuardRule_severity(ctx, field)
+	case "approverRole":
+		return ec.fieldContext_GuardRule_approverRole(ctx, field)
+	case "description":
+		return ec.fieldContext_GuardRule_description(ctx, field)
+	case "enabled":
+		return ec.fieldContext_GuardRule_enabled(ctx, field)
+	case "builtIn":
+		return ec.fieldContext_GuardRule_builtIn(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_GuardRule_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_GuardRule_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GuardRule", field.Name)
 }
 
 func (ec *executionContext) childFields_Host(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5179,6 +5604,14 @@ func (ec *executionContext) childFields_SelectorPreview(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type SelectorPreview", field.Name)
 }
 
+func (ec *executionContext) childFields_SetGuardRuleEnabledPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_SetGuardRuleEnabledPayload_rule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetGuardRuleEnabledPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_StepRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5323,6 +5756,14 @@ func (ec *executionContext) childFields_UpdateCredentialPayload(ctx context.Cont
 		return ec.fieldContext_UpdateCredentialPayload_credential(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateCredentialPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateGuardRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_UpdateGuardRulePayload_rule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateGuardRulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateHostGroupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
