@@ -197,6 +197,8 @@ var permissionFromModel = map[model.Permission]rbac.Permission{
 	model.PermissionSystemAuditRead: rbac.SystemAuditRead,
 	model.PermissionGuardRead:       rbac.GuardRead,
 	model.PermissionGuardWrite:      rbac.GuardWrite,
+	model.PermissionScheduleRead:    rbac.ScheduleRead,
+	model.PermissionScheduleWrite:   rbac.ScheduleWrite,
 }
 
 var permissionToModel = reverse(permissionFromModel)

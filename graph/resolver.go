@@ -20,6 +20,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/trigger"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/plugins/host"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
@@ -42,6 +43,8 @@ type Resolver struct {
 	events    *events.Bus
 	tx        core.Transactor
 	log       *slog.Logger
+	triggers  *trigger.Service
+	publicURL string
 
 	secureCookies  bool
 	allowedOrigins []string

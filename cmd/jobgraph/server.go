@@ -33,6 +33,7 @@ import (
 	runlog "github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
+	"github.com/jobgraph/jobgraph/core/trigger"
 	"github.com/jobgraph/jobgraph/graph"
 	"github.com/jobgraph/jobgraph/plugins/builtin"
 	"github.com/jobgraph/jobgraph/plugins/host"
@@ -71,6 +72,7 @@ type app struct {
 	identity  *identity.Service
 	authz     *rbac.Authorizer
 	audit     *audit.Recorder
+	keyring   *secrets.Keyring
 }
 
 // openApp opens the database, loads the secret key, migrates the database
@@ -112,6 +114,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		identity:  identity.NewService(st, identity.Options{RoleValidator: authz.ValidateRole}),
 		authz:     authz,
 		audit:     audit.NewRecorder(st),
+		keyring:   keyring,
 	}, nil
 }
 
@@ -271,6 +274,8 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		log.Info("no worker in this process (workers: 0): tasks wait for `jobgraph worker` processes")
 	}
 
+	triggers := trigger.NewService(trigger.Options{Store: a.store, Sealer: a.keyring, Jobs: jobs, Runs: runs, Audit: a.audit,
+		Logger: log})
 	handler := graph.NewHandler(graph.Options{
 		Projects:        a.projects,
 		Inventory:       a.inventory,
@@ -291,6 +296,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		ComplexityLimit: cfg.ComplexityLimit,
 		SecureCookies:   cfg.SecureCookies,
 		AllowedOrigins:  cfg.Origins(),
+		Triggers:        triggers,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -45,6 +45,8 @@ type ResolverRoot interface {
 	TaskLogUpdate() TaskLogUpdateResolver
 	User() UserResolver
 	UserConnection() UserConnectionResolver
+	WebhookTrigger() WebhookTriggerResolver
+	WebhookTriggerConnection() WebhookTriggerConnectionResolver
 }
 
 type DirectiveRoot struct {
@@ -203,6 +205,10 @@ type ComplexityRoot struct {
 
 	DeleteRolePayload struct {
 		Name func(childComplexity int) int
+	}
+
+	DeleteTriggerPayload struct {
+		DeletedID func(childComplexity int) int
 	}
 
 	Executor struct {
@@ -388,6 +394,7 @@ type ComplexityRoot struct {
 		CreateHost          func(childComplexity int, input model.CreateHostInput) int
 		CreateHostGroup     func(childComplexity int, input model.CreateHostGroupInput) int
 		CreateProject       func(childComplexity int, input model.CreateProjectInput) int
+		CreateTrigger       func(childComplexity int, input model.CreateTriggerInput) int
 		CreateUser          func(childComplexity int, input model.CreateUserInput) int
 		DefineRole          func(childComplexity int, input model.DefineRoleInput) int
 		DeleteCredential    func(childComplexity int, input model.DeleteCredentialInput) int
@@ -397,6 +404,7 @@ type ComplexityRoot struct {
 		DeleteJob           func(childComplexity int, input model.DeleteJobInput) int
 		DeleteProject       func(childComplexity int, input model.DeleteProjectInput) int
 		DeleteRole          func(childComplexity int, input model.DeleteRoleInput) int
+		DeleteTrigger       func(childComplexity int, input model.DeleteTriggerInput) int
 		GrantAdmin          func(childComplexity int, input model.AdminInput) int
 		GrantRole           func(childComplexity int, input model.RoleGrantInput) int
 		ImportJob           func(childComplexity int, input model.ImportJobInput) int
@@ -406,6 +414,7 @@ type ComplexityRoot struct {
 		RevokeAPIToken      func(childComplexity int, input model.RevokeAPITokenInput) int
 		RevokeAdmin         func(childComplexity int, input model.AdminInput) int
 		RevokeRole          func(childComplexity int, input model.RoleGrantInput) int
+		RotateTriggerSecret func(childComplexity int, input model.RotateTriggerSecretInput) int
 		RunJob              func(childComplexity int, input model.RunJobInput) int
 		SetGuardRuleEnabled func(childComplexity int, input model.SetGuardRuleEnabledInput) int
 		UpdateCredential    func(childComplexity int, input model.UpdateCredentialInput) int
@@ -414,6 +423,7 @@ type ComplexityRoot struct {
 		UpdateHostGroup     func(childComplexity int, input model.UpdateHostGroupInput) int
 		UpdateJob           func(childComplexity int, input model.UpdateJobInput) int
 		UpdateProject       func(childComplexity int, input model.UpdateProjectInput) int
+		UpdateTrigger       func(childComplexity int, input model.UpdateTriggerInput) int
 		UpdateUser          func(childComplexity int, input model.UpdateUserInput) int
 	}
 
@@ -471,6 +481,8 @@ type ComplexityRoot struct {
 		Runs            func(childComplexity int, projectID string, first *int, after *string, filter *model.RunFilter) int
 		SelectorPreview func(childComplexity int, projectID string, selector string, first *int, after *string) int
 		TaskLogs        func(childComplexity int, taskID string, afterSeq *int, first *int) int
+		Trigger         func(childComplexity int, id string) int
+		Triggers        func(childComplexity int, projectID string, first *int, after *string) int
 		Users           func(childComplexity int, first *int, after *string, filter *model.UserFilter) int
 		Viewer          func(childComplexity int) int
 	}
@@ -625,6 +637,17 @@ type ComplexityRoot struct {
 		LastSeq func(childComplexity int) int
 	}
 
+	TriggerParam struct {
+		Name  func(childComplexity int) int
+		Path  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
+	TriggerSecretPayload struct {
+		Secret  func(childComplexity int) int
+		Trigger func(childComplexity int) int
+	}
+
 	UpdateCredentialPayload struct {
 		Credential func(childComplexity int) int
 	}
@@ -647,6 +670,10 @@ type ComplexityRoot struct {
 
 	UpdateProjectPayload struct {
 		Project func(childComplexity int) int
+	}
+
+	UpdateTriggerPayload struct {
+		Trigger func(childComplexity int) int
 	}
 
 	UpdateUserPayload struct {
@@ -678,6 +705,33 @@ type ComplexityRoot struct {
 		Roles func(childComplexity int) int
 		Token func(childComplexity int) int
 		User  func(childComplexity int) int
+	}
+
+	WebhookTrigger struct {
+		CreatedAt        func(childComplexity int) int
+		CreatedBy        func(childComplexity int) int
+		Enabled          func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Job              func(childComplexity int) int
+		LastDeliveryAt   func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Params           func(childComplexity int) int
+		Priority         func(childComplexity int) int
+		Project          func(childComplexity int) int
+		RequireTimestamp func(childComplexity int) int
+		URL              func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
+
+	WebhookTriggerConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	WebhookTriggerEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 }
 
@@ -1118,6 +1172,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteRolePayload.Name(childComplexity), true
+
+	case "DeleteTriggerPayload.deletedId":
+		if e.ComplexityRoot.DeleteTriggerPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteTriggerPayload.DeletedID(childComplexity), true
 
 	case "Executor.actions":
 		if e.ComplexityRoot.Executor.Actions == nil {
@@ -1880,6 +1941,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(model.CreateProjectInput)), true
+	case "Mutation.createTrigger":
+		if e.ComplexityRoot.Mutation.CreateTrigger == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTrigger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTrigger(childComplexity, args["input"].(model.CreateTriggerInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -1979,6 +2051,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["input"].(model.DeleteRoleInput)), true
+	case "Mutation.deleteTrigger":
+		if e.ComplexityRoot.Mutation.DeleteTrigger == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteTrigger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteTrigger(childComplexity, args["input"].(model.DeleteTriggerInput)), true
 	case "Mutation.grantAdmin":
 		if e.ComplexityRoot.Mutation.GrantAdmin == nil {
 			break
@@ -2073,6 +2156,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeRole(childComplexity, args["input"].(model.RoleGrantInput)), true
+	case "Mutation.rotateTriggerSecret":
+		if e.ComplexityRoot.Mutation.RotateTriggerSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateTriggerSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateTriggerSecret(childComplexity, args["input"].(model.RotateTriggerSecretInput)), true
 	case "Mutation.runJob":
 		if e.ComplexityRoot.Mutation.RunJob == nil {
 			break
@@ -2161,6 +2255,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["input"].(model.UpdateProjectInput)), true
+	case "Mutation.updateTrigger":
+		if e.ComplexityRoot.Mutation.UpdateTrigger == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTrigger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTrigger(childComplexity, args["input"].(model.UpdateTriggerInput)), true
 	case "Mutation.updateUser":
 		if e.ComplexityRoot.Mutation.UpdateUser == nil {
 			break
@@ -2539,6 +2644,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.TaskLogs(childComplexity, args["taskId"].(string), args["afterSeq"].(*int), args["first"].(*int)), true
+	case "Query.trigger":
+		if e.ComplexityRoot.Query.Trigger == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trigger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Trigger(childComplexity, args["id"].(string)), true
+	case "Query.triggers":
+		if e.ComplexityRoot.Query.Triggers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_triggers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Triggers(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -3120,6 +3247,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TaskLogs.LastSeq(childComplexity), true
 
+	case "TriggerParam.name":
+		if e.ComplexityRoot.TriggerParam.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerParam.Name(childComplexity), true
+	case "TriggerParam.path":
+		if e.ComplexityRoot.TriggerParam.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerParam.Path(childComplexity), true
+	case "TriggerParam.value":
+		if e.ComplexityRoot.TriggerParam.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerParam.Value(childComplexity), true
+
+	case "TriggerSecretPayload.secret":
+		if e.ComplexityRoot.TriggerSecretPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerSecretPayload.Secret(childComplexity), true
+	case "TriggerSecretPayload.trigger":
+		if e.ComplexityRoot.TriggerSecretPayload.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerSecretPayload.Trigger(childComplexity), true
+
 	case "UpdateCredentialPayload.credential":
 		if e.ComplexityRoot.UpdateCredentialPayload.Credential == nil {
 			break
@@ -3161,6 +3320,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UpdateProjectPayload.Project(childComplexity), true
+
+	case "UpdateTriggerPayload.trigger":
+		if e.ComplexityRoot.UpdateTriggerPayload.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateTriggerPayload.Trigger(childComplexity), true
 
 	case "UpdateUserPayload.user":
 		if e.ComplexityRoot.UpdateUserPayload.User == nil {
@@ -3263,6 +3429,117 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "WebhookTrigger.createdAt":
+		if e.ComplexityRoot.WebhookTrigger.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.CreatedAt(childComplexity), true
+	case "WebhookTrigger.createdBy":
+		if e.ComplexityRoot.WebhookTrigger.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.CreatedBy(childComplexity), true
+	case "WebhookTrigger.enabled":
+		if e.ComplexityRoot.WebhookTrigger.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Enabled(childComplexity), true
+	case "WebhookTrigger.id":
+		if e.ComplexityRoot.WebhookTrigger.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.ID(childComplexity), true
+	case "WebhookTrigger.job":
+		if e.ComplexityRoot.WebhookTrigger.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Job(childComplexity), true
+	case "WebhookTrigger.lastDeliveryAt":
+		if e.ComplexityRoot.WebhookTrigger.LastDeliveryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.LastDeliveryAt(childComplexity), true
+	case "WebhookTrigger.name":
+		if e.ComplexityRoot.WebhookTrigger.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Name(childComplexity), true
+	case "WebhookTrigger.params":
+		if e.ComplexityRoot.WebhookTrigger.Params == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Params(childComplexity), true
+	case "WebhookTrigger.priority":
+		if e.ComplexityRoot.WebhookTrigger.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Priority(childComplexity), true
+	case "WebhookTrigger.project":
+		if e.ComplexityRoot.WebhookTrigger.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Project(childComplexity), true
+	case "WebhookTrigger.requireTimestamp":
+		if e.ComplexityRoot.WebhookTrigger.RequireTimestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.RequireTimestamp(childComplexity), true
+	case "WebhookTrigger.url":
+		if e.ComplexityRoot.WebhookTrigger.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.URL(childComplexity), true
+	case "WebhookTrigger.updatedAt":
+		if e.ComplexityRoot.WebhookTrigger.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.UpdatedAt(childComplexity), true
+
+	case "WebhookTriggerConnection.edges":
+		if e.ComplexityRoot.WebhookTriggerConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerConnection.Edges(childComplexity), true
+	case "WebhookTriggerConnection.pageInfo":
+		if e.ComplexityRoot.WebhookTriggerConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerConnection.PageInfo(childComplexity), true
+	case "WebhookTriggerConnection.totalCount":
+		if e.ComplexityRoot.WebhookTriggerConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerConnection.TotalCount(childComplexity), true
+
+	case "WebhookTriggerEdge.cursor":
+		if e.ComplexityRoot.WebhookTriggerEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerEdge.Cursor(childComplexity), true
+	case "WebhookTriggerEdge.node":
+		if e.ComplexityRoot.WebhookTriggerEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerEdge.Node(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -3282,6 +3559,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateHostGroupInput,
 		ec.unmarshalInputCreateHostInput,
 		ec.unmarshalInputCreateProjectInput,
+		ec.unmarshalInputCreateTriggerInput,
 		ec.unmarshalInputCreateUserInput,
 		ec.unmarshalInputCredentialFilter,
 		ec.unmarshalInputDefineRoleInput,
@@ -3292,6 +3570,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputDeleteJobInput,
 		ec.unmarshalInputDeleteProjectInput,
 		ec.unmarshalInputDeleteRoleInput,
+		ec.unmarshalInputDeleteTriggerInput,
 		ec.unmarshalInputHostFilter,
 		ec.unmarshalInputHostGroupFilter,
 		ec.unmarshalInputImportJobInput,
@@ -3302,17 +3581,20 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRetryRunInput,
 		ec.unmarshalInputRevokeApiTokenInput,
 		ec.unmarshalInputRoleGrantInput,
+		ec.unmarshalInputRotateTriggerSecretInput,
 		ec.unmarshalInputRunFilter,
 		ec.unmarshalInputRunJobInput,
 		ec.unmarshalInputSetGuardRuleEnabledInput,
 		ec.unmarshalInputStrategyInput,
 		ec.unmarshalInputTargetsInput,
+		ec.unmarshalInputTriggerParamInput,
 		ec.unmarshalInputUpdateCredentialInput,
 		ec.unmarshalInputUpdateGuardRuleInput,
 		ec.unmarshalInputUpdateHostGroupInput,
 		ec.unmarshalInputUpdateHostInput,
 		ec.unmarshalInputUpdateJobInput,
 		ec.unmarshalInputUpdateProjectInput,
+		ec.unmarshalInputUpdateTriggerInput,
 		ec.unmarshalInputUpdateUserInput,
 		ec.unmarshalInputUserFilter,
 	)
@@ -3473,6 +3755,9 @@ enum Permission {
   GUARD_READ
   "Create, change, disable and delete command guard rules."
   GUARD_WRITE
+  "Cron schedules and webhook triggers."
+  SCHEDULE_READ
+  SCHEDULE_WRITE
 }
 
 "A local account."
@@ -4745,6 +5030,131 @@ type Subscription
 # gqlgen's own directive, used on update inputs to tell "absent" from "null".
 directive @goField(forceResolver: Boolean, name: String, omittable: Boolean, type: String) on INPUT_FIELD_DEFINITION | FIELD_DEFINITION
 `, BuiltIn: false},
+	{Name: "../../schema/triggers.graphqls", Input: `"""
+A webhook trigger: other systems start runs of one job by POSTing a signed
+JSON payload to its url. Signatures: GitHub's X-Hub-Signature-256
+(sha256=<hex HMAC-SHA256(secret, body)>, with X-GitHub-Delivery or
+X-Jobgraph-Delivery naming the delivery), or X-Jobgraph-Signature
+(t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>, within 5
+minutes of the server's clock). A delivery ID is accepted once. The secret is
+shown once, by createTrigger and rotateTriggerSecret.
+"""
+type WebhookTrigger implements Node {
+  id: ID!
+  project: Project!
+  job: Job
+  name: String!
+  "Where to POST deliveries: the server's public URL, if configured, followed by /hooks/<id>."
+  url: String!
+  "Where each job parameter's value comes from, by parameter name."
+  params: [TriggerParam!]!
+  "Only the timestamped signature style (X-Jobgraph-Signature) is accepted."
+  requireTimestamp: Boolean!
+  "The priority of the runs it starts."
+  priority: Int!
+  "A disabled trigger answers deliveries with 404, as an unknown one does."
+  enabled: Boolean!
+  createdBy: String!
+  createdAt: Time!
+  updatedAt: Time!
+  "When a delivery last started a run."
+  lastDeliveryAt: Time
+}
+
+"""
+One job parameter's source: a path into the JSON payload ($, .name, [0],
+["any key"], e.g. $.commits[0].id), or a constant JSON value.
+"""
+type TriggerParam {
+  name: String!
+  path: String
+  value: JSONValue
+}
+
+"Any JSON value."
+scalar JSONValue
+
+input TriggerParamInput {
+  name: String!
+  "A path into the payload, e.g. $.repository.name; or give value."
+  path: String
+  "A constant JSON value."
+  value: JSONValue
+}
+
+type WebhookTriggerConnection {
+  edges: [WebhookTriggerEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type WebhookTriggerEdge {
+  cursor: String!
+  node: WebhookTrigger!
+}
+
+extend type Query {
+  "A project's webhook triggers, by name."
+  triggers(projectId: ID!, first: Int, after: String): WebhookTriggerConnection! @hasPermission(permission: SCHEDULE_READ, project: "projectId")
+  trigger(id: ID!): WebhookTrigger @hasPermission(permission: SCHEDULE_READ, object: "id")
+}
+
+input CreateTriggerInput {
+  projectId: ID!
+  jobId: ID!
+  name: String!
+  "The secret to use (16 to 256 characters); by default one is generated."
+  secret: String
+  params: [TriggerParamInput!]
+  requireTimestamp: Boolean
+  priority: Int
+  "Default true."
+  enabled: Boolean
+}
+
+"The trigger and its secret: shown this once."
+type TriggerSecretPayload {
+  trigger: WebhookTrigger!
+  secret: String!
+}
+
+input UpdateTriggerInput {
+  id: ID!
+  name: String
+  "Replaces the whole mapping."
+  params: [TriggerParamInput!]
+  requireTimestamp: Boolean
+  priority: Int
+  enabled: Boolean
+}
+
+type UpdateTriggerPayload {
+  trigger: WebhookTrigger!
+}
+
+input RotateTriggerSecretInput {
+  id: ID!
+  "The new secret; by default one is generated."
+  secret: String
+}
+
+input DeleteTriggerInput {
+  id: ID!
+}
+
+type DeleteTriggerPayload {
+  deletedId: ID!
+}
+
+extend type Mutation {
+  "Makes a webhook trigger; it also takes JOB_RUN in the project, since its deliveries run the job."
+  createTrigger(input: CreateTriggerInput!): TriggerSecretPayload! @hasPermission(permission: SCHEDULE_WRITE, project: "input.projectId")
+  updateTrigger(input: UpdateTriggerInput!): UpdateTriggerPayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+  "Replaces the secret; the old one stops working at once."
+  rotateTriggerSecret(input: RotateTriggerSecretInput!): TriggerSecretPayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+  deleteTrigger(input: DeleteTriggerInput!): DeleteTriggerPayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -5050,6 +5460,14 @@ func (ec *executionContext) childFields_DeleteRolePayload(ctx context.Context, f
 		return ec.fieldContext_DeleteRolePayload_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteRolePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteTriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteTriggerPayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteTriggerPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Executor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5750,6 +6168,28 @@ func (ec *executionContext) childFields_TaskLogs(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type TaskLogs", field.Name)
 }
 
+func (ec *executionContext) childFields_TriggerParam(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_TriggerParam_name(ctx, field)
+	case "path":
+		return ec.fieldContext_TriggerParam_path(ctx, field)
+	case "value":
+		return ec.fieldContext_TriggerParam_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TriggerParam", field.Name)
+}
+
+func (ec *executionContext) childFields_TriggerSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "trigger":
+		return ec.fieldContext_TriggerSecretPayload_trigger(ctx, field)
+	case "secret":
+		return ec.fieldContext_TriggerSecretPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TriggerSecretPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UpdateCredentialPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "credential":
@@ -5796,6 +6236,14 @@ func (ec *executionContext) childFields_UpdateProjectPayload(ctx context.Context
 		return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateTriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "trigger":
+		return ec.fieldContext_UpdateTriggerPayload_trigger(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateTriggerPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5858,6 +6306,60 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_roles(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookTrigger(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_WebhookTrigger_id(ctx, field)
+	case "project":
+		return ec.fieldContext_WebhookTrigger_project(ctx, field)
+	case "job":
+		return ec.fieldContext_WebhookTrigger_job(ctx, field)
+	case "name":
+		return ec.fieldContext_WebhookTrigger_name(ctx, field)
+	case "url":
+		return ec.fieldContext_WebhookTrigger_url(ctx, field)
+	case "params":
+		return ec.fieldContext_WebhookTrigger_params(ctx, field)
+	case "requireTimestamp":
+		return ec.fieldContext_WebhookTrigger_requireTimestamp(ctx, field)
+	case "priority":
+		return ec.fieldContext_WebhookTrigger_priority(ctx, field)
+	case "enabled":
+		return ec.fieldContext_WebhookTrigger_enabled(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_WebhookTrigger_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_WebhookTrigger_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_WebhookTrigger_updatedAt(ctx, field)
+	case "lastDeliveryAt":
+		return ec.fieldContext_WebhookTrigger_lastDeliveryAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookTrigger", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookTriggerConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_WebhookTriggerConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WebhookTriggerConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_WebhookTriggerConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookTriggerConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookTriggerEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_WebhookTriggerEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_WebhookTriggerEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookTriggerEdge", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

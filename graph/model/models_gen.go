@@ -188,6 +188,19 @@ type CreateProjectPayload struct {
 	Project *Project `json:"project"`
 }
 
+type CreateTriggerInput struct {
+	ProjectID string `json:"projectId"`
+	JobID     string `json:"jobId"`
+	Name      string `json:"name"`
+	// The secret to use (16 to 256 characters); by default one is generated.
+	Secret           *string              `json:"secret,omitempty"`
+	Params           []*TriggerParamInput `json:"params,omitempty"`
+	RequireTimestamp *bool                `json:"requireTimestamp,omitempty"`
+	Priority         *int                 `json:"priority,omitempty"`
+	// Default true.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
 type CreateUserInput struct {
 	Username    string  `json:"username"`
 	DisplayName *string `json:"displayName,omitempty"`
@@ -272,6 +285,14 @@ type DeleteRoleInput struct {
 
 type DeleteRolePayload struct {
 	Name string `json:"name"`
+}
+
+type DeleteTriggerInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteTriggerPayload struct {
+	DeletedID string `json:"deletedId"`
 }
 
 // One thing an executor does, and what it needs to do it.
@@ -497,6 +518,12 @@ type RoleGrantPayload struct {
 	Assignment *RoleAssignment `json:"assignment"`
 }
 
+type RotateTriggerSecretInput struct {
+	ID string `json:"id"`
+	// The new secret; by default one is generated.
+	Secret *string `json:"secret,omitempty"`
+}
+
 type RunConnection struct {
 	Edges    []*RunEdge `json:"edges"`
 	PageInfo *PageInfo  `json:"pageInfo"`
@@ -636,6 +663,28 @@ type TaskLogs struct {
 	LastSeq int `json:"lastSeq"`
 }
 
+// One job parameter's source: a path into the JSON payload ($, .name, [0],
+// ["any key"], e.g. $.commits[0].id), or a constant JSON value.
+type TriggerParam struct {
+	Name  string  `json:"name"`
+	Path  *string `json:"path,omitempty"`
+	Value any     `json:"value,omitempty"`
+}
+
+type TriggerParamInput struct {
+	Name string `json:"name"`
+	// A path into the payload, e.g. $.repository.name; or give value.
+	Path *string `json:"path,omitempty"`
+	// A constant JSON value.
+	Value any `json:"value,omitempty"`
+}
+
+// The trigger and its secret: shown this once.
+type TriggerSecretPayload struct {
+	Trigger *WebhookTrigger `json:"trigger"`
+	Secret  string          `json:"secret"`
+}
+
 // The kind never changes. Giving secret replaces the secret (and passphrase).
 type UpdateCredentialInput struct {
 	ID          string  `json:"id"`
@@ -717,6 +766,20 @@ type UpdateProjectInput struct {
 
 type UpdateProjectPayload struct {
 	Project *Project `json:"project"`
+}
+
+type UpdateTriggerInput struct {
+	ID   string  `json:"id"`
+	Name *string `json:"name,omitempty"`
+	// Replaces the whole mapping.
+	Params           []*TriggerParamInput `json:"params,omitempty"`
+	RequireTimestamp *bool                `json:"requireTimestamp,omitempty"`
+	Priority         *int                 `json:"priority,omitempty"`
+	Enabled          *bool                `json:"enabled,omitempty"`
+}
+
+type UpdateTriggerPayload struct {
+	Trigger *WebhookTrigger `json:"trigger"`
 }
 
 type UpdateUserInput struct {
@@ -1196,6 +1259,9 @@ const (
 	PermissionGuardRead Permission = "GUARD_READ"
 	// Create, change, disable and delete command guard rules.
 	PermissionGuardWrite Permission = "GUARD_WRITE"
+	// Cron schedules and webhook triggers.
+	PermissionScheduleRead  Permission = "SCHEDULE_READ"
+	PermissionScheduleWrite Permission = "SCHEDULE_WRITE"
 )
 
 var AllPermission = []Permission{
@@ -1220,11 +1286,13 @@ var AllPermission = []Permission{
 	PermissionSystemAuditRead,
 	PermissionGuardRead,
 	PermissionGuardWrite,
+	PermissionScheduleRead,
+	PermissionScheduleWrite,
 }
 
 func (e Permission) IsValid() bool {
 	switch e {
-	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead, PermissionGuardRead, PermissionGuardWrite:
+	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead, PermissionGuardRead, PermissionGuardWrite, PermissionScheduleRead, PermissionScheduleWrite:
 		return true
 	}
 	return false
