@@ -35,6 +35,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -138,8 +139,9 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	require.NoError(t, err)
 	t.Cleanup(q.Close)
 	bus := events.New(q, nil)
+	guards := guard.NewService(s, authz)
 	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Events: bus, Projects: project.NewService(s, authz), Schemas: graph.ActionSchemas(executors), Queue: q,
-		Approvals: s})
+		Approvals: s, Guard: guards})
 	require.NoError(t, b.runs.Start(context.Background()))
 	t.Cleanup(b.runs.Stop)
 	w, err := worker.New(worker.Options{Queue: q, Executors: executors, FlushEvery: 10 * time.Millisecond})
@@ -154,6 +156,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Audit:         audit.NewRecorder(s),
 		Executors:     executors,
 		Jobs:          jobs,
+		Guards:        guards,
 		Runs:          b.runs,
 		Approvals:     approval.NewService(s, authz, b.runs, nil),
 		Events:        bus,

@@ -185,3 +185,40 @@ func TestApproveByRoleThroughTheAPI(t *testing.T) {
 		require.Equal(t, "CONFLICT", e.Extensions["code"], "%v", e)
 	})
 }
+
+// A project's command guard rules hold or refuse runs of the real engine.
+func TestGuardRuleHoldsRunThroughTheAPI(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		p := b.createProject(t, "guarded-runs")
+		b.createHost(t, map[string]any{"projectId": p, "name": "web1", "address": "127.0.0.1", "labels": lbl("role", "web")})
+		u := approvalSetup(t, b, p)
+		rule := `mutation($in: CreateGuardRuleInput!) { createGuardRule(input: $in) { rule { id } } }`
+		b.ok(t, rule, map[string]any{"in": map[string]any{"projectId": p, "name": "deploys", "pattern": `echo deploy`, "severity": "APPROVE", "approverRole": "operator"}})
+		b.ok(t, rule, map[string]any{"in": map[string]any{"projectId": p, "name": "no-shutdown", "pattern": `shutdown`, "severity": "BLOCK"}})
+		adHoc := `mutation($in: AdHocRunInput!) { adHocRun(input: $in) { run { id status approvals { id status reason role } } } }`
+		in := func(cmd string) map[string]any {
+			return map[string]any{"in": map[string]any{"projectId": p, "executor": "local", "action": "command",
+				"params": map[string]any{"command": cmd}, "targets": map[string]any{"selector": "role=web"}}}
+		}
+
+		e := u.requester.fails(t, adHoc, in("echo shutdown now"))
+		require.Equal(t, "FORBIDDEN", e.Extensions["code"], "%v", e)
+		require.Contains(t, e.Message, `"no-shutdown"`)
+
+		data := u.requester.ok(t, adHoc, in("echo deploy"))
+		runID := str(t, data, "adHocRun.run.id")
+		require.Equal(t, "WAITING_APPROVAL", str(t, data, "adHocRun.run.status"))
+		as := get(t, data, "adHocRun.run.approvals").([]any)
+		require.Len(t, as, 1)
+		a := as[0].(map[string]any)
+		require.Equal(t, "PENDING", a["status"])
+		require.Equal(t, "operator", a["role"])
+		require.Contains(t, a["reason"], `"deploys"`)
+
+		e = u.requester.fails(t, approveQ, map[string]any{"id": a["id"]})
+		require.Equal(t, "FORBIDDEN", e.Extensions["code"], "four eyes: %v", e)
+		u.op1.ok(t, approveQ, map[string]any{"id": a["id"], "c": "go"})
+		waitRun(t, b, runID, "SUCCEEDED")
+	})
+}

@@ -283,6 +283,28 @@ func authzRows() []authzRow {
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
 				return map[string]any{"id": fx.newJob(t)}
 			}},
+		{field: "Query.guardRules", level: levelProjectRead, query: `query($id: ID!) { guardRules(projectId: $id) { id name enabled builtIn } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.checkCommand", level: levelProjectRead, query: `query($id: ID!) { checkCommand(projectId: $id, text: "rm -rf /") { ruleName } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Mutation.createGuardRule", level: levelProjectWrite,
+			query: `mutation($in: CreateGuardRuleInput!) { createGuardRule(input: $in) { rule { id } } }`,
+			vars: func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"projectId": fx.p, "name": fx.uniq("rule"), "pattern": "danger", "severity": "BLOCK"}}
+			}},
+		{field: "Mutation.updateGuardRule", level: levelProjectWrite,
+			query: `mutation($in: UpdateGuardRuleInput!) { updateGuardRule(input: $in) { rule { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"id": fx.newGuardRule(t), "pattern": "danger2"}}
+			}},
+		{field: "Mutation.deleteGuardRule", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteGuardRule(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newGuardRule(t)}
+			}},
+		{field: "Mutation.setGuardRuleEnabled", level: levelProjectWrite,
+			query: `mutation($in: SetGuardRuleEnabledInput!) { setGuardRuleEnabled(input: $in) { rule { id enabled } } }`,
+			vars:  inP("rule", "mkfs", "enabled", false)},
 		{field: "Mutation.runJob", level: levelProjectRun,
 			query: `mutation($in: RunJobInput!) { runJob(input: $in) { run { id status } } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
@@ -313,6 +335,33 @@ func authzRows() []authzRow {
 			query: `mutation($id: ID!) { cancelRun(input: {id: $id}) { run { id } } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
 				return map[string]any{"id": fx.newRun(t)}
+			}},
+		// ---- webhook triggers ----
+		{field: "Query.triggers", level: levelProjectRead, query: `query($id: ID!) { triggers(projectId: $id) { totalCount edges { node { id url } } } }`,
+			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.trigger", level: levelProjectRead, query: `query($id: ID!) { trigger(id: $id) { id name job { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newTrigger(t)}
+			}},
+		{field: "Mutation.createTrigger", level: levelProjectWrite,
+			query: `mutation($in: CreateTriggerInput!) { createTrigger(input: $in) { trigger { id } secret } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				return inP("name", fx.uniq("hook"), "jobId", fx.newJob(t))(t, fx, c)
+			}},
+		{field: "Mutation.updateTrigger", level: levelProjectWrite,
+			query: `mutation($id: ID!) { updateTrigger(input: {id: $id, priority: 1}) { trigger { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newTrigger(t)}
+			}},
+		{field: "Mutation.rotateTriggerSecret", level: levelProjectWrite,
+			query: `mutation($id: ID!) { rotateTriggerSecret(input: {id: $id}) { trigger { id } secret } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newTrigger(t)}
+			}},
+		{field: "Mutation.deleteTrigger", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteTrigger(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newTrigger(t)}
 			}},
 		{field: "Mutation.deleteCredential", level: levelProjectWrite,
 			query: `mutation($id: ID!) { deleteCredential(input: {id: $id}) { deletedId } }`,
@@ -447,7 +496,7 @@ type authzFixture struct {
 
 func newAuthzFixture(t *testing.T, s *store.Store) *authzFixture {
 	t.Helper()
-	fx := &authzFixture{b: setup(t, s)}
+	fx := &authzFixture{b: setup(t, s, withTriggers(s))}
 	ctx := context.Background()
 	fx.p = fx.b.createProject(t, "p")
 	fx.q = fx.b.createProject(t, "q")
@@ -501,6 +550,23 @@ func (fx *authzFixture) newJob(t *testing.T) string {
 	data := fx.b.ok(t, `mutation($in: ImportJobInput!) { importJob(input: $in) { job { id } } }`,
 		map[string]any{"in": map[string]any{"projectId": fx.p, "yaml": authzJobYAML(fx.uniq("job"))}})
 	return str(t, data, "importJob.job.id")
+}
+
+// newGuardRule creates a fresh guard rule in P, as the admin, and returns
+// its ID.
+func (fx *authzFixture) newGuardRule(t *testing.T) string {
+	t.Helper()
+	data := fx.b.ok(t, `mutation($in: CreateGuardRuleInput!) { createGuardRule(input: $in) { rule { id } } }`,
+		map[string]any{"in": map[string]any{"projectId": fx.p, "name": fx.uniq("rule"), "pattern": "danger", "severity": "BLOCK"}})
+	return str(t, data, "createGuardRule.rule.id")
+}
+
+// newTrigger makes a webhook trigger of a fresh job in P, as the admin.
+func (fx *authzFixture) newTrigger(t *testing.T) string {
+	t.Helper()
+	data := fx.b.ok(t, `mutation($in: CreateTriggerInput!) { createTrigger(input: $in) { trigger { id } } }`,
+		map[string]any{"in": map[string]any{"projectId": fx.p, "jobId": fx.newJob(t), "name": fx.uniq("hook")}})
+	return str(t, data, "createTrigger.trigger.id")
 }
 
 // newRun runs a fresh job in P, as the engine's caller, and returns the
@@ -628,7 +694,8 @@ func authzLevelOf(f *ast.FieldDefinition) (authzLevel, error) {
 			return 0, fmt.Errorf("@hasPermission(%s) names neither project nor object, so it is checked system-wide, but %s is no system permission", perm, perm)
 		}
 		switch perm {
-		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ", "APPROVAL_READ":
+		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ",
+			"GUARD_READ", "SCHEDULE_READ", "APPROVAL_READ":
 			return levelProjectRead, nil // every built-in role holds these
 		case "JOB_RUN", "APPROVAL_DECIDE":
 			return levelProjectRun, nil // owners and operators

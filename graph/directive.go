@@ -197,6 +197,10 @@ var permissionFromModel = map[model.Permission]rbac.Permission{
 	model.PermissionUserManage:      rbac.UserManage,
 	model.PermissionRoleManage:      rbac.RoleManage,
 	model.PermissionSystemAuditRead: rbac.SystemAuditRead,
+	model.PermissionGuardRead:       rbac.GuardRead,
+	model.PermissionGuardWrite:      rbac.GuardWrite,
+	model.PermissionScheduleRead:    rbac.ScheduleRead,
+	model.PermissionScheduleWrite:   rbac.ScheduleWrite,
 }
 
 var permissionToModel = reverse(permissionFromModel)

@@ -14,6 +14,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/guard"
 )
 
 // The error codes of the API, in extensions.code. This is the whole set:
@@ -59,6 +60,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			if field := core.FieldOf(cause); field != "" {
 				gqlErr.Extensions["field"] = field
 			}
+			guardExtensions(gqlErr.Extensions, cause)
 		}
 		return gqlErr
 	}
@@ -116,4 +118,19 @@ func newRef() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// guardExtensions says which command guard rule refused a run, so that a
+// client can show it: extensions rule (its name), ruleId, step (absent for
+// a run parameter) and field.
+func guardExtensions(ext map[string]any, err error) {
+	var blocked *guard.BlockedError
+	if !errors.As(err, &blocked) {
+		return
+	}
+	m := blocked.Match
+	ext["rule"], ext["ruleId"], ext["field"] = m.RuleName, m.RuleID, m.Field
+	if m.Step != "" {
+		ext["step"] = m.Step
+	}
 }

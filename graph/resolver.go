@@ -16,10 +16,12 @@ import (
 	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/trigger"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/plugins/host"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
@@ -33,6 +35,7 @@ type Resolver struct {
 	projects  *project.Service
 	inventory *inventory.Service
 	jobs      *job.Service
+	guards    *guard.Service
 	identity  *identity.Service
 	authz     *rbac.Authorizer
 	audit     *audit.Recorder
@@ -42,6 +45,8 @@ type Resolver struct {
 	events    *events.Bus
 	tx        core.Transactor
 	log       *slog.Logger
+	triggers  *trigger.Service
+	publicURL string
 
 	secureCookies  bool
 	allowedOrigins []string

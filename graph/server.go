@@ -19,10 +19,12 @@ import (
 	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/trigger"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/rbac"
@@ -33,9 +35,11 @@ type Options struct {
 	Projects  *project.Service
 	Inventory *inventory.Service
 	Jobs      *job.Service
-	Identity  *identity.Service
-	Authz     *rbac.Authorizer
-	Audit     *audit.Recorder
+	// Guards manages command guard rules.
+	Guards   *guard.Service
+	Identity *identity.Service
+	Authz    *rbac.Authorizer
+	Audit    *audit.Recorder
 	// Executors lists the executor plugins.
 	Executors Executors
 	// Runs runs jobs and reads runs (*core/engine.Engine); nil refuses
@@ -75,6 +79,12 @@ type Options struct {
 	// SecureCookies marks the session cookie Secure even on plain HTTP
 	// (behind a TLS-terminating proxy). It is always Secure over TLS.
 	SecureCookies bool
+	// Triggers takes webhook deliveries at POST /hooks/{triggerID} and
+	// manages triggers; nil turns both off.
+	Triggers *trigger.Service
+	// PublicURL is the server's URL as others reach it
+	// ("https://jobgraph.example.com"); it prefixes webhook trigger URLs.
+	PublicURL string
 	// AllowedOrigins are other origins (e.g. "https://console.example.com")
 	// whose browser requests may use the session cookie.
 	AllowedOrigins []string
@@ -94,14 +104,17 @@ func NewHandler(opts Options) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Resolver{
-		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, identity: opts.Identity, authz: opts.Authz,
+		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, guards: opts.Guards, identity: opts.Identity, authz: opts.Authz,
 		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, approvals: opts.Approvals, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
+
+	r.triggers, r.publicURL = opts.Triggers, opts.PublicURL
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", r.authenticate(newGraphQLServer(r, opts)))
 	mux.Handle("GET /audit/export", r.authenticate(http.HandlerFunc(r.exportAudit)))
 	mux.Handle("GET /runs/{runID}/tasks/{taskID}/log", r.authenticate(http.HandlerFunc(r.downloadTaskLog)))
+	mux.HandleFunc("POST /hooks/{triggerID}", r.deliverHook) // the signature is the credential
 	if opts.GraphiQL {
 		mux.Handle("GET /graphiql", playground.Handler("jobgraph", "/graphql"))
 	}
@@ -194,6 +207,7 @@ func setComplexity(c *generated.ComplexityRoot) {
 	c.Query.Runs = func(child int, _ string, first *int, _ *string, _ *model.RunFilter) int { return page(first, child) }
 	c.Run.Tasks = func(child int, first *int, _ *string, _ *string) int { return page(first, child) }
 	c.Query.TaskLogs = func(child int, _ string, _ *int, first *int) int { return page(first, child) }
+	c.Query.Triggers = func(child int, _ string, first *int, _ *string) int { return page(first, child) }
 	c.Query.Users = func(child int, first *int, _ *string, _ *model.UserFilter) int { return page(first, child) }
 }
 

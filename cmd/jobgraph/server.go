@@ -26,6 +26,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/config"
 	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
@@ -33,6 +34,7 @@ import (
 	runlog "github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
+	"github.com/jobgraph/jobgraph/core/trigger"
 	"github.com/jobgraph/jobgraph/graph"
 	"github.com/jobgraph/jobgraph/plugins/builtin"
 	"github.com/jobgraph/jobgraph/plugins/host"
@@ -71,6 +73,7 @@ type app struct {
 	identity  *identity.Service
 	authz     *rbac.Authorizer
 	audit     *audit.Recorder
+	keyring   *secrets.Keyring
 }
 
 // openApp opens the database, loads the secret key, migrates the database
@@ -112,6 +115,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		identity:  identity.NewService(st, identity.Options{RoleValidator: authz.ValidateRole}),
 		authz:     authz,
 		audit:     audit.NewRecorder(st),
+		keyring:   keyring,
 	}, nil
 }
 
@@ -251,12 +255,13 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	}
 	defer plugins.Stop()
 	jobs := job.NewService(a.store, graph.ActionSchemas(plugins))
+	guards := guard.NewService(a.store, a.authz)
 	bus := events.New(q, log)
 	// Defers run last in, first out: the worker stops first (and reports
 	// its tasks to the engine), then the engine, the plugins, the queue.
 	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q, Events: bus,
 		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine"),
-		Approvals: a.store})
+		Approvals: a.store, Guard: guards})
 	if err := runs.Start(ctx); err != nil {
 		return err
 	}
@@ -272,10 +277,13 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		log.Info("no worker in this process (workers: 0): tasks wait for `jobgraph worker` processes")
 	}
 
+	triggers := trigger.NewService(trigger.Options{Store: a.store, Sealer: a.keyring, Jobs: jobs, Runs: runs, Audit: a.audit,
+		Logger: log})
 	handler := graph.NewHandler(graph.Options{
 		Projects:        a.projects,
 		Inventory:       a.inventory,
 		Jobs:            jobs,
+		Guards:          guards,
 		Runs:            runs,
 		Approvals:       approvals,
 		Events:          bus,
@@ -292,6 +300,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		ComplexityLimit: cfg.ComplexityLimit,
 		SecureCookies:   cfg.SecureCookies,
 		AllowedOrigins:  cfg.Origins(),
+		Triggers:        triggers,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

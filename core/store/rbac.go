@@ -107,6 +107,10 @@ func (s *Store) ProjectOf(ctx context.Context, id string) (string, error) {
 		model = &runRow{}
 	case core.KindApproval:
 		model = &approvalRow{}
+	case core.KindGuardRule:
+		model = &guardRuleRow{}
+	case core.KindTrigger:
+		model = &triggerRow{}
 	case core.KindStepRun, core.KindTask:
 		// Step runs and tasks belong to a run, which has the project.
 		var row any = &stepRunRow{}

@@ -47,6 +47,8 @@ type ResolverRoot interface {
 	TaskLogUpdate() TaskLogUpdateResolver
 	User() UserResolver
 	UserConnection() UserConnectionResolver
+	WebhookTrigger() WebhookTriggerResolver
+	WebhookTriggerConnection() WebhookTriggerConnectionResolver
 }
 
 type DirectiveRoot struct {
@@ -168,6 +170,10 @@ type ComplexityRoot struct {
 		Credential func(childComplexity int) int
 	}
 
+	CreateGuardRulePayload struct {
+		Rule func(childComplexity int) int
+	}
+
 	CreateHostGroupPayload struct {
 		HostGroup func(childComplexity int) int
 	}
@@ -220,6 +226,10 @@ type ComplexityRoot struct {
 		DeletedID func(childComplexity int) int
 	}
 
+	DeleteGuardRulePayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
 	DeleteHostGroupPayload struct {
 		DeletedID func(childComplexity int) int
 	}
@@ -240,6 +250,10 @@ type ComplexityRoot struct {
 		Name func(childComplexity int) int
 	}
 
+	DeleteTriggerPayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
 	Executor struct {
 		Actions     func(childComplexity int) int
 		BuiltIn     func(childComplexity int) int
@@ -257,6 +271,29 @@ type ComplexityRoot struct {
 		Name         func(childComplexity int) int
 		ParamsSchema func(childComplexity int) int
 		SecretParams func(childComplexity int) int
+	}
+
+	GuardMatch struct {
+		ApproverRole func(childComplexity int) int
+		Excerpt      func(childComplexity int) int
+		Field        func(childComplexity int) int
+		RuleID       func(childComplexity int) int
+		RuleName     func(childComplexity int) int
+		Severity     func(childComplexity int) int
+		Step         func(childComplexity int) int
+	}
+
+	GuardRule struct {
+		ApproverRole func(childComplexity int) int
+		BuiltIn      func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		Description  func(childComplexity int) int
+		Enabled      func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Name         func(childComplexity int) int
+		Pattern      func(childComplexity int) int
+		Severity     func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
 	}
 
 	Host struct {
@@ -399,40 +436,48 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AdHocRun         func(childComplexity int, input model.AdHocRunInput) int
-		Approve          func(childComplexity int, input model.DecideApprovalInput) int
-		CancelRun        func(childComplexity int, input model.CancelRunInput) int
-		ChangePassword   func(childComplexity int, input model.ChangePasswordInput) int
-		CreateAPIToken   func(childComplexity int, input model.CreateAPITokenInput) int
-		CreateCredential func(childComplexity int, input model.CreateCredentialInput) int
-		CreateHost       func(childComplexity int, input model.CreateHostInput) int
-		CreateHostGroup  func(childComplexity int, input model.CreateHostGroupInput) int
-		CreateProject    func(childComplexity int, input model.CreateProjectInput) int
-		CreateUser       func(childComplexity int, input model.CreateUserInput) int
-		DefineRole       func(childComplexity int, input model.DefineRoleInput) int
-		DeleteCredential func(childComplexity int, input model.DeleteCredentialInput) int
-		DeleteHost       func(childComplexity int, input model.DeleteHostInput) int
-		DeleteHostGroup  func(childComplexity int, input model.DeleteHostGroupInput) int
-		DeleteJob        func(childComplexity int, input model.DeleteJobInput) int
-		DeleteProject    func(childComplexity int, input model.DeleteProjectInput) int
-		DeleteRole       func(childComplexity int, input model.DeleteRoleInput) int
-		GrantAdmin       func(childComplexity int, input model.AdminInput) int
-		GrantRole        func(childComplexity int, input model.RoleGrantInput) int
-		ImportJob        func(childComplexity int, input model.ImportJobInput) int
-		Login            func(childComplexity int, input model.LoginInput) int
-		Logout           func(childComplexity int) int
-		Reject           func(childComplexity int, input model.DecideApprovalInput) int
-		RetryRun         func(childComplexity int, input model.RetryRunInput) int
-		RevokeAPIToken   func(childComplexity int, input model.RevokeAPITokenInput) int
-		RevokeAdmin      func(childComplexity int, input model.AdminInput) int
-		RevokeRole       func(childComplexity int, input model.RoleGrantInput) int
-		RunJob           func(childComplexity int, input model.RunJobInput) int
-		UpdateCredential func(childComplexity int, input model.UpdateCredentialInput) int
-		UpdateHost       func(childComplexity int, input model.UpdateHostInput) int
-		UpdateHostGroup  func(childComplexity int, input model.UpdateHostGroupInput) int
-		UpdateJob        func(childComplexity int, input model.UpdateJobInput) int
-		UpdateProject    func(childComplexity int, input model.UpdateProjectInput) int
-		UpdateUser       func(childComplexity int, input model.UpdateUserInput) int
+		AdHocRun            func(childComplexity int, input model.AdHocRunInput) int
+		Approve             func(childComplexity int, input model.DecideApprovalInput) int
+		CancelRun           func(childComplexity int, input model.CancelRunInput) int
+		ChangePassword      func(childComplexity int, input model.ChangePasswordInput) int
+		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateCredential    func(childComplexity int, input model.CreateCredentialInput) int
+		CreateGuardRule     func(childComplexity int, input model.CreateGuardRuleInput) int
+		CreateHost          func(childComplexity int, input model.CreateHostInput) int
+		CreateHostGroup     func(childComplexity int, input model.CreateHostGroupInput) int
+		CreateProject       func(childComplexity int, input model.CreateProjectInput) int
+		CreateTrigger       func(childComplexity int, input model.CreateTriggerInput) int
+		CreateUser          func(childComplexity int, input model.CreateUserInput) int
+		DefineRole          func(childComplexity int, input model.DefineRoleInput) int
+		DeleteCredential    func(childComplexity int, input model.DeleteCredentialInput) int
+		DeleteGuardRule     func(childComplexity int, input model.DeleteGuardRuleInput) int
+		DeleteHost          func(childComplexity int, input model.DeleteHostInput) int
+		DeleteHostGroup     func(childComplexity int, input model.DeleteHostGroupInput) int
+		DeleteJob           func(childComplexity int, input model.DeleteJobInput) int
+		DeleteProject       func(childComplexity int, input model.DeleteProjectInput) int
+		DeleteRole          func(childComplexity int, input model.DeleteRoleInput) int
+		DeleteTrigger       func(childComplexity int, input model.DeleteTriggerInput) int
+		GrantAdmin          func(childComplexity int, input model.AdminInput) int
+		GrantRole           func(childComplexity int, input model.RoleGrantInput) int
+		ImportJob           func(childComplexity int, input model.ImportJobInput) int
+		Login               func(childComplexity int, input model.LoginInput) int
+		Logout              func(childComplexity int) int
+		Reject              func(childComplexity int, input model.DecideApprovalInput) int
+		RetryRun            func(childComplexity int, input model.RetryRunInput) int
+		RevokeAPIToken      func(childComplexity int, input model.RevokeAPITokenInput) int
+		RevokeAdmin         func(childComplexity int, input model.AdminInput) int
+		RevokeRole          func(childComplexity int, input model.RoleGrantInput) int
+		RotateTriggerSecret func(childComplexity int, input model.RotateTriggerSecretInput) int
+		RunJob              func(childComplexity int, input model.RunJobInput) int
+		SetGuardRuleEnabled func(childComplexity int, input model.SetGuardRuleEnabledInput) int
+		UpdateCredential    func(childComplexity int, input model.UpdateCredentialInput) int
+		UpdateGuardRule     func(childComplexity int, input model.UpdateGuardRuleInput) int
+		UpdateHost          func(childComplexity int, input model.UpdateHostInput) int
+		UpdateHostGroup     func(childComplexity int, input model.UpdateHostGroupInput) int
+		UpdateJob           func(childComplexity int, input model.UpdateJobInput) int
+		UpdateProject       func(childComplexity int, input model.UpdateProjectInput) int
+		UpdateTrigger       func(childComplexity int, input model.UpdateTriggerInput) int
+		UpdateUser          func(childComplexity int, input model.UpdateUserInput) int
 	}
 
 	PageInfo struct {
@@ -472,9 +517,11 @@ type ComplexityRoot struct {
 		Approval        func(childComplexity int, id string) int
 		Approvals       func(childComplexity int, projectID string, status []model.ApprovalStatus, first *int, after *string) int
 		AuditEvents     func(childComplexity int, first *int, after *string, filter *model.AuditFilter, projectID *string) int
+		CheckCommand    func(childComplexity int, projectID string, text string) int
 		Credential      func(childComplexity int, id string) int
 		Credentials     func(childComplexity int, projectID string, first *int, after *string, filter *model.CredentialFilter) int
 		Executors       func(childComplexity int) int
+		GuardRules      func(childComplexity int, projectID string) int
 		Host            func(childComplexity int, id string) int
 		HostGroup       func(childComplexity int, id string) int
 		HostGroups      func(childComplexity int, projectID string, first *int, after *string, filter *model.HostGroupFilter) int
@@ -489,6 +536,8 @@ type ComplexityRoot struct {
 		Runs            func(childComplexity int, projectID string, first *int, after *string, filter *model.RunFilter) int
 		SelectorPreview func(childComplexity int, projectID string, selector string, first *int, after *string) int
 		TaskLogs        func(childComplexity int, taskID string, afterSeq *int, first *int) int
+		Trigger         func(childComplexity int, id string) int
+		Triggers        func(childComplexity int, projectID string, first *int, after *string) int
 		Users           func(childComplexity int, first *int, after *string, filter *model.UserFilter) int
 		Viewer          func(childComplexity int) int
 	}
@@ -563,6 +612,10 @@ type ComplexityRoot struct {
 	SelectorPreview struct {
 		Hosts    func(childComplexity int) int
 		Selector func(childComplexity int) int
+	}
+
+	SetGuardRuleEnabledPayload struct {
+		Rule func(childComplexity int) int
 	}
 
 	StepRun struct {
@@ -640,8 +693,23 @@ type ComplexityRoot struct {
 		LastSeq func(childComplexity int) int
 	}
 
+	TriggerParam struct {
+		Name  func(childComplexity int) int
+		Path  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
+	TriggerSecretPayload struct {
+		Secret  func(childComplexity int) int
+		Trigger func(childComplexity int) int
+	}
+
 	UpdateCredentialPayload struct {
 		Credential func(childComplexity int) int
+	}
+
+	UpdateGuardRulePayload struct {
+		Rule func(childComplexity int) int
 	}
 
 	UpdateHostGroupPayload struct {
@@ -658,6 +726,10 @@ type ComplexityRoot struct {
 
 	UpdateProjectPayload struct {
 		Project func(childComplexity int) int
+	}
+
+	UpdateTriggerPayload struct {
+		Trigger func(childComplexity int) int
 	}
 
 	UpdateUserPayload struct {
@@ -689,6 +761,33 @@ type ComplexityRoot struct {
 		Roles func(childComplexity int) int
 		Token func(childComplexity int) int
 		User  func(childComplexity int) int
+	}
+
+	WebhookTrigger struct {
+		CreatedAt        func(childComplexity int) int
+		CreatedBy        func(childComplexity int) int
+		Enabled          func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Job              func(childComplexity int) int
+		LastDeliveryAt   func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Params           func(childComplexity int) int
+		Priority         func(childComplexity int) int
+		Project          func(childComplexity int) int
+		RequireTimestamp func(childComplexity int) int
+		URL              func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
+
+	WebhookTriggerConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	WebhookTriggerEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 }
 
@@ -1100,6 +1199,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateCredentialPayload.Credential(childComplexity), true
 
+	case "CreateGuardRulePayload.rule":
+		if e.ComplexityRoot.CreateGuardRulePayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateGuardRulePayload.Rule(childComplexity), true
+
 	case "CreateHostGroupPayload.hostGroup":
 		if e.ComplexityRoot.CreateHostGroupPayload.HostGroup == nil {
 			break
@@ -1242,6 +1348,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeleteCredentialPayload.DeletedID(childComplexity), true
 
+	case "DeleteGuardRulePayload.deletedId":
+		if e.ComplexityRoot.DeleteGuardRulePayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteGuardRulePayload.DeletedID(childComplexity), true
+
 	case "DeleteHostGroupPayload.deletedId":
 		if e.ComplexityRoot.DeleteHostGroupPayload.DeletedID == nil {
 			break
@@ -1276,6 +1389,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteRolePayload.Name(childComplexity), true
+
+	case "DeleteTriggerPayload.deletedId":
+		if e.ComplexityRoot.DeleteTriggerPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteTriggerPayload.DeletedID(childComplexity), true
 
 	case "Executor.actions":
 		if e.ComplexityRoot.Executor.Actions == nil {
@@ -1356,6 +1476,110 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ExecutorAction.SecretParams(childComplexity), true
+
+	case "GuardMatch.approverRole":
+		if e.ComplexityRoot.GuardMatch.ApproverRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.ApproverRole(childComplexity), true
+	case "GuardMatch.excerpt":
+		if e.ComplexityRoot.GuardMatch.Excerpt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.Excerpt(childComplexity), true
+	case "GuardMatch.field":
+		if e.ComplexityRoot.GuardMatch.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.Field(childComplexity), true
+	case "GuardMatch.ruleId":
+		if e.ComplexityRoot.GuardMatch.RuleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.RuleID(childComplexity), true
+	case "GuardMatch.ruleName":
+		if e.ComplexityRoot.GuardMatch.RuleName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.RuleName(childComplexity), true
+	case "GuardMatch.severity":
+		if e.ComplexityRoot.GuardMatch.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.Severity(childComplexity), true
+	case "GuardMatch.step":
+		if e.ComplexityRoot.GuardMatch.Step == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardMatch.Step(childComplexity), true
+
+	case "GuardRule.approverRole":
+		if e.ComplexityRoot.GuardRule.ApproverRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.ApproverRole(childComplexity), true
+	case "GuardRule.builtIn":
+		if e.ComplexityRoot.GuardRule.BuiltIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.BuiltIn(childComplexity), true
+	case "GuardRule.createdAt":
+		if e.ComplexityRoot.GuardRule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.CreatedAt(childComplexity), true
+	case "GuardRule.description":
+		if e.ComplexityRoot.GuardRule.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Description(childComplexity), true
+	case "GuardRule.enabled":
+		if e.ComplexityRoot.GuardRule.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Enabled(childComplexity), true
+	case "GuardRule.id":
+		if e.ComplexityRoot.GuardRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.ID(childComplexity), true
+	case "GuardRule.name":
+		if e.ComplexityRoot.GuardRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Name(childComplexity), true
+	case "GuardRule.pattern":
+		if e.ComplexityRoot.GuardRule.Pattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Pattern(childComplexity), true
+	case "GuardRule.severity":
+		if e.ComplexityRoot.GuardRule.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.Severity(childComplexity), true
+	case "GuardRule.updatedAt":
+		if e.ComplexityRoot.GuardRule.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GuardRule.UpdatedAt(childComplexity), true
 
 	case "Host.address":
 		if e.ComplexityRoot.Host.Address == nil {
@@ -1932,6 +2156,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCredential(childComplexity, args["input"].(model.CreateCredentialInput)), true
+	case "Mutation.createGuardRule":
+		if e.ComplexityRoot.Mutation.CreateGuardRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createGuardRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateGuardRule(childComplexity, args["input"].(model.CreateGuardRuleInput)), true
 	case "Mutation.createHost":
 		if e.ComplexityRoot.Mutation.CreateHost == nil {
 			break
@@ -1965,6 +2200,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(model.CreateProjectInput)), true
+	case "Mutation.createTrigger":
+		if e.ComplexityRoot.Mutation.CreateTrigger == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTrigger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTrigger(childComplexity, args["input"].(model.CreateTriggerInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -1998,6 +2244,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteCredential(childComplexity, args["input"].(model.DeleteCredentialInput)), true
+	case "Mutation.deleteGuardRule":
+		if e.ComplexityRoot.Mutation.DeleteGuardRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteGuardRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteGuardRule(childComplexity, args["input"].(model.DeleteGuardRuleInput)), true
 	case "Mutation.deleteHost":
 		if e.ComplexityRoot.Mutation.DeleteHost == nil {
 			break
@@ -2053,6 +2310,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["input"].(model.DeleteRoleInput)), true
+	case "Mutation.deleteTrigger":
+		if e.ComplexityRoot.Mutation.DeleteTrigger == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteTrigger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteTrigger(childComplexity, args["input"].(model.DeleteTriggerInput)), true
 	case "Mutation.grantAdmin":
 		if e.ComplexityRoot.Mutation.GrantAdmin == nil {
 			break
@@ -2158,6 +2426,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeRole(childComplexity, args["input"].(model.RoleGrantInput)), true
+	case "Mutation.rotateTriggerSecret":
+		if e.ComplexityRoot.Mutation.RotateTriggerSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateTriggerSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateTriggerSecret(childComplexity, args["input"].(model.RotateTriggerSecretInput)), true
 	case "Mutation.runJob":
 		if e.ComplexityRoot.Mutation.RunJob == nil {
 			break
@@ -2169,6 +2448,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RunJob(childComplexity, args["input"].(model.RunJobInput)), true
+	case "Mutation.setGuardRuleEnabled":
+		if e.ComplexityRoot.Mutation.SetGuardRuleEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setGuardRuleEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetGuardRuleEnabled(childComplexity, args["input"].(model.SetGuardRuleEnabledInput)), true
 	case "Mutation.updateCredential":
 		if e.ComplexityRoot.Mutation.UpdateCredential == nil {
 			break
@@ -2180,6 +2470,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateCredential(childComplexity, args["input"].(model.UpdateCredentialInput)), true
+	case "Mutation.updateGuardRule":
+		if e.ComplexityRoot.Mutation.UpdateGuardRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateGuardRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateGuardRule(childComplexity, args["input"].(model.UpdateGuardRuleInput)), true
 	case "Mutation.updateHost":
 		if e.ComplexityRoot.Mutation.UpdateHost == nil {
 			break
@@ -2224,6 +2525,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["input"].(model.UpdateProjectInput)), true
+	case "Mutation.updateTrigger":
+		if e.ComplexityRoot.Mutation.UpdateTrigger == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTrigger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTrigger(childComplexity, args["input"].(model.UpdateTriggerInput)), true
 	case "Mutation.updateUser":
 		if e.ComplexityRoot.Mutation.UpdateUser == nil {
 			break
@@ -2424,6 +2736,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.AuditFilter), args["projectId"].(*string)), true
+	case "Query.checkCommand":
+		if e.ComplexityRoot.Query.CheckCommand == nil {
+			break
+		}
+
+		args, err := ec.field_Query_checkCommand_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CheckCommand(childComplexity, args["projectId"].(string), args["text"].(string)), true
 	case "Query.credential":
 		if e.ComplexityRoot.Query.Credential == nil {
 			break
@@ -2452,6 +2775,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Executors(childComplexity), true
+	case "Query.guardRules":
+		if e.ComplexityRoot.Query.GuardRules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_guardRules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.GuardRules(childComplexity, args["projectId"].(string)), true
 	case "Query.host":
 		if e.ComplexityRoot.Query.Host == nil {
 			break
@@ -2602,6 +2936,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.TaskLogs(childComplexity, args["taskId"].(string), args["afterSeq"].(*int), args["first"].(*int)), true
+	case "Query.trigger":
+		if e.ComplexityRoot.Query.Trigger == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trigger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Trigger(childComplexity, args["id"].(string)), true
+	case "Query.triggers":
+		if e.ComplexityRoot.Query.Triggers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_triggers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Triggers(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2869,6 +3225,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SelectorPreview.Selector(childComplexity), true
+
+	case "SetGuardRuleEnabledPayload.rule":
+		if e.ComplexityRoot.SetGuardRuleEnabledPayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetGuardRuleEnabledPayload.Rule(childComplexity), true
 
 	case "StepRun.counts":
 		if e.ComplexityRoot.StepRun.Counts == nil {
@@ -3182,12 +3545,51 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TaskLogs.LastSeq(childComplexity), true
 
+	case "TriggerParam.name":
+		if e.ComplexityRoot.TriggerParam.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerParam.Name(childComplexity), true
+	case "TriggerParam.path":
+		if e.ComplexityRoot.TriggerParam.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerParam.Path(childComplexity), true
+	case "TriggerParam.value":
+		if e.ComplexityRoot.TriggerParam.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerParam.Value(childComplexity), true
+
+	case "TriggerSecretPayload.secret":
+		if e.ComplexityRoot.TriggerSecretPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerSecretPayload.Secret(childComplexity), true
+	case "TriggerSecretPayload.trigger":
+		if e.ComplexityRoot.TriggerSecretPayload.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerSecretPayload.Trigger(childComplexity), true
+
 	case "UpdateCredentialPayload.credential":
 		if e.ComplexityRoot.UpdateCredentialPayload.Credential == nil {
 			break
 		}
 
 		return e.ComplexityRoot.UpdateCredentialPayload.Credential(childComplexity), true
+
+	case "UpdateGuardRulePayload.rule":
+		if e.ComplexityRoot.UpdateGuardRulePayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateGuardRulePayload.Rule(childComplexity), true
 
 	case "UpdateHostGroupPayload.hostGroup":
 		if e.ComplexityRoot.UpdateHostGroupPayload.HostGroup == nil {
@@ -3216,6 +3618,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UpdateProjectPayload.Project(childComplexity), true
+
+	case "UpdateTriggerPayload.trigger":
+		if e.ComplexityRoot.UpdateTriggerPayload.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateTriggerPayload.Trigger(childComplexity), true
 
 	case "UpdateUserPayload.user":
 		if e.ComplexityRoot.UpdateUserPayload.User == nil {
@@ -3318,6 +3727,117 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "WebhookTrigger.createdAt":
+		if e.ComplexityRoot.WebhookTrigger.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.CreatedAt(childComplexity), true
+	case "WebhookTrigger.createdBy":
+		if e.ComplexityRoot.WebhookTrigger.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.CreatedBy(childComplexity), true
+	case "WebhookTrigger.enabled":
+		if e.ComplexityRoot.WebhookTrigger.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Enabled(childComplexity), true
+	case "WebhookTrigger.id":
+		if e.ComplexityRoot.WebhookTrigger.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.ID(childComplexity), true
+	case "WebhookTrigger.job":
+		if e.ComplexityRoot.WebhookTrigger.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Job(childComplexity), true
+	case "WebhookTrigger.lastDeliveryAt":
+		if e.ComplexityRoot.WebhookTrigger.LastDeliveryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.LastDeliveryAt(childComplexity), true
+	case "WebhookTrigger.name":
+		if e.ComplexityRoot.WebhookTrigger.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Name(childComplexity), true
+	case "WebhookTrigger.params":
+		if e.ComplexityRoot.WebhookTrigger.Params == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Params(childComplexity), true
+	case "WebhookTrigger.priority":
+		if e.ComplexityRoot.WebhookTrigger.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Priority(childComplexity), true
+	case "WebhookTrigger.project":
+		if e.ComplexityRoot.WebhookTrigger.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.Project(childComplexity), true
+	case "WebhookTrigger.requireTimestamp":
+		if e.ComplexityRoot.WebhookTrigger.RequireTimestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.RequireTimestamp(childComplexity), true
+	case "WebhookTrigger.url":
+		if e.ComplexityRoot.WebhookTrigger.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.URL(childComplexity), true
+	case "WebhookTrigger.updatedAt":
+		if e.ComplexityRoot.WebhookTrigger.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTrigger.UpdatedAt(childComplexity), true
+
+	case "WebhookTriggerConnection.edges":
+		if e.ComplexityRoot.WebhookTriggerConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerConnection.Edges(childComplexity), true
+	case "WebhookTriggerConnection.pageInfo":
+		if e.ComplexityRoot.WebhookTriggerConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerConnection.PageInfo(childComplexity), true
+	case "WebhookTriggerConnection.totalCount":
+		if e.ComplexityRoot.WebhookTriggerConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerConnection.TotalCount(childComplexity), true
+
+	case "WebhookTriggerEdge.cursor":
+		if e.ComplexityRoot.WebhookTriggerEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerEdge.Cursor(childComplexity), true
+	case "WebhookTriggerEdge.node":
+		if e.ComplexityRoot.WebhookTriggerEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookTriggerEdge.Node(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -3333,19 +3853,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputChangePasswordInput,
 		ec.unmarshalInputCreateApiTokenInput,
 		ec.unmarshalInputCreateCredentialInput,
+		ec.unmarshalInputCreateGuardRuleInput,
 		ec.unmarshalInputCreateHostGroupInput,
 		ec.unmarshalInputCreateHostInput,
 		ec.unmarshalInputCreateProjectInput,
+		ec.unmarshalInputCreateTriggerInput,
 		ec.unmarshalInputCreateUserInput,
 		ec.unmarshalInputCredentialFilter,
 		ec.unmarshalInputDecideApprovalInput,
 		ec.unmarshalInputDefineRoleInput,
 		ec.unmarshalInputDeleteCredentialInput,
+		ec.unmarshalInputDeleteGuardRuleInput,
 		ec.unmarshalInputDeleteHostGroupInput,
 		ec.unmarshalInputDeleteHostInput,
 		ec.unmarshalInputDeleteJobInput,
 		ec.unmarshalInputDeleteProjectInput,
 		ec.unmarshalInputDeleteRoleInput,
+		ec.unmarshalInputDeleteTriggerInput,
 		ec.unmarshalInputHostFilter,
 		ec.unmarshalInputHostGroupFilter,
 		ec.unmarshalInputImportJobInput,
@@ -3356,15 +3880,20 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRetryRunInput,
 		ec.unmarshalInputRevokeApiTokenInput,
 		ec.unmarshalInputRoleGrantInput,
+		ec.unmarshalInputRotateTriggerSecretInput,
 		ec.unmarshalInputRunFilter,
 		ec.unmarshalInputRunJobInput,
+		ec.unmarshalInputSetGuardRuleEnabledInput,
 		ec.unmarshalInputStrategyInput,
 		ec.unmarshalInputTargetsInput,
+		ec.unmarshalInputTriggerParamInput,
 		ec.unmarshalInputUpdateCredentialInput,
+		ec.unmarshalInputUpdateGuardRuleInput,
 		ec.unmarshalInputUpdateHostGroupInput,
 		ec.unmarshalInputUpdateHostInput,
 		ec.unmarshalInputUpdateJobInput,
 		ec.unmarshalInputUpdateProjectInput,
+		ec.unmarshalInputUpdateTriggerInput,
 		ec.unmarshalInputUpdateUserInput,
 		ec.unmarshalInputUserFilter,
 	)
@@ -3524,6 +4053,13 @@ enum Permission {
   ROLE_MANAGE
   "System: the whole audit trail."
   SYSTEM_AUDIT_READ
+  "Read the project's command guard rules and try them."
+  GUARD_READ
+  "Create, change, disable and delete command guard rules."
+  GUARD_WRITE
+  "Cron schedules and webhook triggers."
+  SCHEDULE_READ
+  SCHEDULE_WRITE
 }
 
 "A local account."
@@ -3937,6 +4473,118 @@ type ExecutorAction {
 extend type Query {
   "Every executor, built-in and third-party."
   executors: [Executor!]! @authenticated
+}
+`, BuiltIn: false},
+	{Name: "../../schema/guards.graphqls", Input: `"""
+A command guard rule: a regular expression (Go RE2) checked against every
+string of a run's step parameters and parameter values before the run
+starts. A block rule refuses the run (FORBIDDEN, with extensions rule, step
+and field); an approve rule makes it wait for an approval by approverRole.
+Built-in rules apply to every project and can be disabled per project, but
+not edited or deleted.
+"""
+type GuardRule implements Node {
+  id: ID!
+  name: String!
+  pattern: String!
+  severity: GuardSeverity!
+  "The role that approves a run an approve rule matched; null for a block rule."
+  approverRole: String
+  description: String!
+  "Whether the rule is checked in the project it was listed for."
+  enabled: Boolean!
+  builtIn: Boolean!
+  "Null for a built-in rule."
+  createdAt: Time
+  "Null for a built-in rule."
+  updatedAt: Time
+}
+
+enum GuardSeverity {
+  "The run is refused."
+  BLOCK
+  "The run waits for an approval before it starts."
+  APPROVE
+}
+
+"One rule matching one text."
+type GuardMatch {
+  ruleId: ID!
+  ruleName: String!
+  severity: GuardSeverity!
+  approverRole: String
+  "The step whose parameters matched; null for a run parameter or a tried text."
+  step: String
+  "Where: params.<dotted path> of the step, parameters.<name>, or text."
+  field: String!
+  "The matched text, at most 80 characters; empty when it came from a secret."
+  excerpt: String!
+}
+
+extend type Query {
+  "The rules that apply to a project: the built-ins with their state in it, then its own by name."
+  guardRules(projectId: ID!): [GuardRule!]! @hasPermission(permission: GUARD_READ, project: "projectId")
+  "Tries the project's enabled rules on a text: block matches first."
+  checkCommand(projectId: ID!, text: String!): [GuardMatch!]! @hasPermission(permission: GUARD_READ, project: "projectId")
+}
+
+input CreateGuardRuleInput {
+  projectId: ID!
+  "Unique among the project's rules and the built-ins."
+  name: String!
+  "A Go (RE2) regular expression, at most 4096 bytes; one that does not compile is refused (BAD_USER_INPUT, field pattern)."
+  pattern: String!
+  severity: GuardSeverity!
+  "For an approve rule: a project role (default owner)."
+  approverRole: String
+  description: String
+  "Default true."
+  enabled: Boolean
+}
+
+type CreateGuardRulePayload {
+  rule: GuardRule!
+}
+
+"Changes a project's own rule; absent fields stay as they are."
+input UpdateGuardRuleInput {
+  id: ID!
+  name: String
+  pattern: String
+  severity: GuardSeverity
+  approverRole: String
+  description: String
+  enabled: Boolean
+}
+
+type UpdateGuardRulePayload {
+  rule: GuardRule!
+}
+
+input DeleteGuardRuleInput {
+  id: ID!
+}
+
+type DeleteGuardRulePayload {
+  deletedId: ID!
+}
+
+input SetGuardRuleEnabledInput {
+  projectId: ID!
+  "A rule's ID, or a built-in rule's name. A built-in is enabled or disabled in this project only."
+  rule: String!
+  enabled: Boolean!
+}
+
+type SetGuardRuleEnabledPayload {
+  rule: GuardRule!
+}
+
+extend type Mutation {
+  createGuardRule(input: CreateGuardRuleInput!): CreateGuardRulePayload! @hasPermission(permission: GUARD_WRITE, project: "input.projectId")
+  updateGuardRule(input: UpdateGuardRuleInput!): UpdateGuardRulePayload! @hasPermission(permission: GUARD_WRITE, object: "input.id")
+  deleteGuardRule(input: DeleteGuardRuleInput!): DeleteGuardRulePayload! @hasPermission(permission: GUARD_WRITE, object: "input.id")
+  setGuardRuleEnabled(input: SetGuardRuleEnabledInput!): SetGuardRuleEnabledPayload! @hasPermission(permission: GUARD_WRITE, project: "input.projectId")
 }
 `, BuiltIn: false},
 	{Name: "../../schema/inventory.graphqls", Input: `"The operating system family of a host."
@@ -4797,6 +5445,131 @@ type Subscription
 # gqlgen's own directive, used on update inputs to tell "absent" from "null".
 directive @goField(forceResolver: Boolean, name: String, omittable: Boolean, type: String) on INPUT_FIELD_DEFINITION | FIELD_DEFINITION
 `, BuiltIn: false},
+	{Name: "../../schema/triggers.graphqls", Input: `"""
+A webhook trigger: other systems start runs of one job by POSTing a signed
+JSON payload to its url. Signatures: GitHub's X-Hub-Signature-256
+(sha256=<hex HMAC-SHA256(secret, body)>, with X-GitHub-Delivery or
+X-Jobgraph-Delivery naming the delivery), or X-Jobgraph-Signature
+(t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>, within 5
+minutes of the server's clock). A delivery ID is accepted once. The secret is
+shown once, by createTrigger and rotateTriggerSecret.
+"""
+type WebhookTrigger implements Node {
+  id: ID!
+  project: Project!
+  job: Job
+  name: String!
+  "Where to POST deliveries: the server's public URL, if configured, followed by /hooks/<id>."
+  url: String!
+  "Where each job parameter's value comes from, by parameter name."
+  params: [TriggerParam!]!
+  "Only the timestamped signature style (X-Jobgraph-Signature) is accepted."
+  requireTimestamp: Boolean!
+  "The priority of the runs it starts."
+  priority: Int!
+  "A disabled trigger answers deliveries with 404, as an unknown one does."
+  enabled: Boolean!
+  createdBy: String!
+  createdAt: Time!
+  updatedAt: Time!
+  "When a delivery last started a run."
+  lastDeliveryAt: Time
+}
+
+"""
+One job parameter's source: a path into the JSON payload ($, .name, [0],
+["any key"], e.g. $.commits[0].id), or a constant JSON value.
+"""
+type TriggerParam {
+  name: String!
+  path: String
+  value: JSONValue
+}
+
+"Any JSON value."
+scalar JSONValue
+
+input TriggerParamInput {
+  name: String!
+  "A path into the payload, e.g. $.repository.name; or give value."
+  path: String
+  "A constant JSON value."
+  value: JSONValue
+}
+
+type WebhookTriggerConnection {
+  edges: [WebhookTriggerEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type WebhookTriggerEdge {
+  cursor: String!
+  node: WebhookTrigger!
+}
+
+extend type Query {
+  "A project's webhook triggers, by name."
+  triggers(projectId: ID!, first: Int, after: String): WebhookTriggerConnection! @hasPermission(permission: SCHEDULE_READ, project: "projectId")
+  trigger(id: ID!): WebhookTrigger @hasPermission(permission: SCHEDULE_READ, object: "id")
+}
+
+input CreateTriggerInput {
+  projectId: ID!
+  jobId: ID!
+  name: String!
+  "The secret to use (16 to 256 characters); by default one is generated."
+  secret: String
+  params: [TriggerParamInput!]
+  requireTimestamp: Boolean
+  priority: Int
+  "Default true."
+  enabled: Boolean
+}
+
+"The trigger and its secret: shown this once."
+type TriggerSecretPayload {
+  trigger: WebhookTrigger!
+  secret: String!
+}
+
+input UpdateTriggerInput {
+  id: ID!
+  name: String
+  "Replaces the whole mapping."
+  params: [TriggerParamInput!]
+  requireTimestamp: Boolean
+  priority: Int
+  enabled: Boolean
+}
+
+type UpdateTriggerPayload {
+  trigger: WebhookTrigger!
+}
+
+input RotateTriggerSecretInput {
+  id: ID!
+  "The new secret; by default one is generated."
+  secret: String
+}
+
+input DeleteTriggerInput {
+  id: ID!
+}
+
+type DeleteTriggerPayload {
+  deletedId: ID!
+}
+
+extend type Mutation {
+  "Makes a webhook trigger; it also takes JOB_RUN in the project, since its deliveries run the job."
+  createTrigger(input: CreateTriggerInput!): TriggerSecretPayload! @hasPermission(permission: SCHEDULE_WRITE, project: "input.projectId")
+  updateTrigger(input: UpdateTriggerInput!): UpdateTriggerPayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+  "Replaces the secret; the old one stops working at once."
+  rotateTriggerSecret(input: RotateTriggerSecretInput!): TriggerSecretPayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+  deleteTrigger(input: DeleteTriggerInput!): DeleteTriggerPayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -5026,6 +5799,14 @@ func (ec *executionContext) childFields_CreateCredentialPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type CreateCredentialPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateGuardRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_CreateGuardRulePayload_rule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateGuardRulePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateHostGroupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hostGroup":
@@ -5130,6 +5911,14 @@ func (ec *executionContext) childFields_DeleteCredentialPayload(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type DeleteCredentialPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteGuardRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteGuardRulePayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteGuardRulePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteHostGroupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedId":
@@ -5170,6 +5959,14 @@ func (ec *executionContext) childFields_DeleteRolePayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type DeleteRolePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteTriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteTriggerPayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteTriggerPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Executor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -5206,6 +6003,52 @@ func (ec *executionContext) childFields_ExecutorAction(ctx context.Context, fiel
 		return ec.fieldContext_ExecutorAction_secretParams(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ExecutorAction", field.Name)
+}
+
+func (ec *executionContext) childFields_GuardMatch(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ruleId":
+		return ec.fieldContext_GuardMatch_ruleId(ctx, field)
+	case "ruleName":
+		return ec.fieldContext_GuardMatch_ruleName(ctx, field)
+	case "severity":
+		return ec.fieldContext_GuardMatch_severity(ctx, field)
+	case "approverRole":
+		return ec.fieldContext_GuardMatch_approverRole(ctx, field)
+	case "step":
+		return ec.fieldContext_GuardMatch_step(ctx, field)
+	case "field":
+		return ec.fieldContext_GuardMatch_field(ctx, field)
+	case "excerpt":
+		return ec.fieldContext_GuardMatch_excerpt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GuardMatch", field.Name)
+}
+
+func (ec *executionContext) childFields_GuardRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_GuardRule_id(ctx, field)
+	case "name":
+		return ec.fieldContext_GuardRule_name(ctx, field)
+	case "pattern":
+		return ec.fieldContext_GuardRule_pattern(ctx, field)
+	case "severity":
+		return ec.fieldContext_GuardRule_severity(ctx, field)
+	case "approverRole":
+		return ec.fieldContext_GuardRule_approverRole(ctx, field)
+	case "description":
+		return ec.fieldContext_GuardRule_description(ctx, field)
+	case "enabled":
+		return ec.fieldContext_GuardRule_enabled(ctx, field)
+	case "builtIn":
+		return ec.fieldContext_GuardRule_builtIn(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_GuardRule_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_GuardRule_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GuardRule", field.Name)
 }
 
 func (ec *executionContext) childFields_Host(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5694,6 +6537,14 @@ func (ec *executionContext) childFields_SelectorPreview(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type SelectorPreview", field.Name)
 }
 
+func (ec *executionContext) childFields_SetGuardRuleEnabledPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_SetGuardRuleEnabledPayload_rule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetGuardRuleEnabledPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_StepRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5832,12 +6683,42 @@ func (ec *executionContext) childFields_TaskLogs(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type TaskLogs", field.Name)
 }
 
+func (ec *executionContext) childFields_TriggerParam(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_TriggerParam_name(ctx, field)
+	case "path":
+		return ec.fieldContext_TriggerParam_path(ctx, field)
+	case "value":
+		return ec.fieldContext_TriggerParam_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TriggerParam", field.Name)
+}
+
+func (ec *executionContext) childFields_TriggerSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "trigger":
+		return ec.fieldContext_TriggerSecretPayload_trigger(ctx, field)
+	case "secret":
+		return ec.fieldContext_TriggerSecretPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TriggerSecretPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UpdateCredentialPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "credential":
 		return ec.fieldContext_UpdateCredentialPayload_credential(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateCredentialPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateGuardRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_UpdateGuardRulePayload_rule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateGuardRulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateHostGroupPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5870,6 +6751,14 @@ func (ec *executionContext) childFields_UpdateProjectPayload(ctx context.Context
 		return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateTriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "trigger":
+		return ec.fieldContext_UpdateTriggerPayload_trigger(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateTriggerPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5932,6 +6821,60 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_roles(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookTrigger(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_WebhookTrigger_id(ctx, field)
+	case "project":
+		return ec.fieldContext_WebhookTrigger_project(ctx, field)
+	case "job":
+		return ec.fieldContext_WebhookTrigger_job(ctx, field)
+	case "name":
+		return ec.fieldContext_WebhookTrigger_name(ctx, field)
+	case "url":
+		return ec.fieldContext_WebhookTrigger_url(ctx, field)
+	case "params":
+		return ec.fieldContext_WebhookTrigger_params(ctx, field)
+	case "requireTimestamp":
+		return ec.fieldContext_WebhookTrigger_requireTimestamp(ctx, field)
+	case "priority":
+		return ec.fieldContext_WebhookTrigger_priority(ctx, field)
+	case "enabled":
+		return ec.fieldContext_WebhookTrigger_enabled(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_WebhookTrigger_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_WebhookTrigger_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_WebhookTrigger_updatedAt(ctx, field)
+	case "lastDeliveryAt":
+		return ec.fieldContext_WebhookTrigger_lastDeliveryAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookTrigger", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookTriggerConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_WebhookTriggerConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WebhookTriggerConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_WebhookTriggerConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookTriggerConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookTriggerEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_WebhookTriggerEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_WebhookTriggerEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookTriggerEdge", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

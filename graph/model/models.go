@@ -314,3 +314,38 @@ type TaskLogUpdate struct {
 	TaskStatus     *TaskStatus
 	Err            error `json:"-"`
 }
+
+// WebhookTrigger is the API view of a webhook trigger; its project and job
+// are resolved on demand. It never carries the secret.
+type WebhookTrigger struct {
+	ID               string
+	Name             string
+	URL              string
+	Params           []*TriggerParam
+	RequireTimestamp bool
+	Priority         int
+	Enabled          bool
+	CreatedBy        string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	LastDeliveryAt   *time.Time
+	ProjectID        string `json:"-"`
+	JobID            string `json:"-"`
+}
+
+func (WebhookTrigger) IsNode()                {}
+func (t WebhookTrigger) GetID() string        { return t.ID }
+func (t WebhookTrigger) ProjectScope() string { return t.ProjectID }
+
+// WebhookTriggerConnection is a page of webhook triggers.
+type WebhookTriggerConnection struct {
+	Edges    []*WebhookTriggerEdge
+	PageInfo *PageInfo
+	Count    Counter `json:"-"`
+}
+
+// WebhookTriggerEdge is one trigger in a WebhookTriggerConnection.
+type WebhookTriggerEdge struct {
+	Cursor string
+	Node   *WebhookTrigger
+}

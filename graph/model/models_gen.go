@@ -138,6 +138,24 @@ type CreateCredentialPayload struct {
 	Credential *Credential `json:"credential"`
 }
 
+type CreateGuardRuleInput struct {
+	ProjectID string `json:"projectId"`
+	// Unique among the project's rules and the built-ins.
+	Name string `json:"name"`
+	// A Go (RE2) regular expression, at most 4096 bytes; one that does not compile is refused (BAD_USER_INPUT, field pattern).
+	Pattern  string        `json:"pattern"`
+	Severity GuardSeverity `json:"severity"`
+	// For an approve rule: a project role (default owner).
+	ApproverRole *string `json:"approverRole,omitempty"`
+	Description  *string `json:"description,omitempty"`
+	// Default true.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+type CreateGuardRulePayload struct {
+	Rule *GuardRule `json:"rule"`
+}
+
 // Give hostIds for a static group or selector for a label-selected one, not both.
 type CreateHostGroupInput struct {
 	ProjectID   string   `json:"projectId"`
@@ -178,6 +196,19 @@ type CreateProjectInput struct {
 
 type CreateProjectPayload struct {
 	Project *Project `json:"project"`
+}
+
+type CreateTriggerInput struct {
+	ProjectID string `json:"projectId"`
+	JobID     string `json:"jobId"`
+	Name      string `json:"name"`
+	// The secret to use (16 to 256 characters); by default one is generated.
+	Secret           *string              `json:"secret,omitempty"`
+	Params           []*TriggerParamInput `json:"params,omitempty"`
+	RequireTimestamp *bool                `json:"requireTimestamp,omitempty"`
+	Priority         *int                 `json:"priority,omitempty"`
+	// Default true.
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 type CreateUserInput struct {
@@ -228,6 +259,14 @@ type DeleteCredentialPayload struct {
 	DeletedID string `json:"deletedId"`
 }
 
+type DeleteGuardRuleInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteGuardRulePayload struct {
+	DeletedID string `json:"deletedId"`
+}
+
 type DeleteHostGroupInput struct {
 	ID string `json:"id"`
 }
@@ -268,6 +307,14 @@ type DeleteRolePayload struct {
 	Name string `json:"name"`
 }
 
+type DeleteTriggerInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteTriggerPayload struct {
+	DeletedID string `json:"deletedId"`
+}
+
 // One thing an executor does, and what it needs to do it.
 type ExecutorAction struct {
 	Name        string `json:"name"`
@@ -277,6 +324,46 @@ type ExecutorAction struct {
 	// Parameters whose values are secret: never shown, redacted from logs.
 	SecretParams []string `json:"secretParams"`
 }
+
+// One rule matching one text.
+type GuardMatch struct {
+	RuleID       string        `json:"ruleId"`
+	RuleName     string        `json:"ruleName"`
+	Severity     GuardSeverity `json:"severity"`
+	ApproverRole *string       `json:"approverRole,omitempty"`
+	// The step whose parameters matched; null for a run parameter or a tried text.
+	Step *string `json:"step,omitempty"`
+	// Where: params.<dotted path> of the step, parameters.<name>, or text.
+	Field string `json:"field"`
+	// The matched text, at most 80 characters; empty when it came from a secret.
+	Excerpt string `json:"excerpt"`
+}
+
+// A command guard rule: a regular expression (Go RE2) checked against every
+// string of a run's step parameters and parameter values before the run
+// starts. A block rule refuses the run (FORBIDDEN, with extensions rule, step
+// and field); an approve rule makes it wait for an approval by approverRole.
+// Built-in rules apply to every project and can be disabled per project, but
+// not edited or deleted.
+type GuardRule struct {
+	ID       string        `json:"id"`
+	Name     string        `json:"name"`
+	Pattern  string        `json:"pattern"`
+	Severity GuardSeverity `json:"severity"`
+	// The role that approves a run an approve rule matched; null for a block rule.
+	ApproverRole *string `json:"approverRole,omitempty"`
+	Description  string  `json:"description"`
+	// Whether the rule is checked in the project it was listed for.
+	Enabled bool `json:"enabled"`
+	BuiltIn bool `json:"builtIn"`
+	// Null for a built-in rule.
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
+	// Null for a built-in rule.
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+}
+
+func (GuardRule) IsNode()            {}
+func (this GuardRule) GetID() string { return this.ID }
 
 type HostEdge struct {
 	Cursor string `json:"cursor"`
@@ -464,6 +551,12 @@ type RoleGrantPayload struct {
 	Assignment *RoleAssignment `json:"assignment"`
 }
 
+type RotateTriggerSecretInput struct {
+	ID string `json:"id"`
+	// The new secret; by default one is generated.
+	Secret *string `json:"secret,omitempty"`
+}
+
 type RunConnection struct {
 	Edges    []*RunEdge `json:"edges"`
 	PageInfo *PageInfo  `json:"pageInfo"`
@@ -504,6 +597,17 @@ type SelectorPreview struct {
 	// The selector in canonical form, as a group would store it.
 	Selector string          `json:"selector"`
 	Hosts    *HostConnection `json:"hosts"`
+}
+
+type SetGuardRuleEnabledInput struct {
+	ProjectID string `json:"projectId"`
+	// A rule's ID, or a built-in rule's name. A built-in is enabled or disabled in this project only.
+	Rule    string `json:"rule"`
+	Enabled bool   `json:"enabled"`
+}
+
+type SetGuardRuleEnabledPayload struct {
+	Rule *GuardRule `json:"rule"`
 }
 
 type StepRun struct {
@@ -592,6 +696,28 @@ type TaskLogs struct {
 	LastSeq int `json:"lastSeq"`
 }
 
+// One job parameter's source: a path into the JSON payload ($, .name, [0],
+// ["any key"], e.g. $.commits[0].id), or a constant JSON value.
+type TriggerParam struct {
+	Name  string  `json:"name"`
+	Path  *string `json:"path,omitempty"`
+	Value any     `json:"value,omitempty"`
+}
+
+type TriggerParamInput struct {
+	Name string `json:"name"`
+	// A path into the payload, e.g. $.repository.name; or give value.
+	Path *string `json:"path,omitempty"`
+	// A constant JSON value.
+	Value any `json:"value,omitempty"`
+}
+
+// The trigger and its secret: shown this once.
+type TriggerSecretPayload struct {
+	Trigger *WebhookTrigger `json:"trigger"`
+	Secret  string          `json:"secret"`
+}
+
 // The kind never changes. Giving secret replaces the secret (and passphrase).
 type UpdateCredentialInput struct {
 	ID          string  `json:"id"`
@@ -604,6 +730,21 @@ type UpdateCredentialInput struct {
 
 type UpdateCredentialPayload struct {
 	Credential *Credential `json:"credential"`
+}
+
+// Changes a project's own rule; absent fields stay as they are.
+type UpdateGuardRuleInput struct {
+	ID           string         `json:"id"`
+	Name         *string        `json:"name,omitempty"`
+	Pattern      *string        `json:"pattern,omitempty"`
+	Severity     *GuardSeverity `json:"severity,omitempty"`
+	ApproverRole *string        `json:"approverRole,omitempty"`
+	Description  *string        `json:"description,omitempty"`
+	Enabled      *bool          `json:"enabled,omitempty"`
+}
+
+type UpdateGuardRulePayload struct {
+	Rule *GuardRule `json:"rule"`
 }
 
 // Giving hostIds makes the group static with those members; giving selector makes it a selector group.
@@ -658,6 +799,20 @@ type UpdateProjectInput struct {
 
 type UpdateProjectPayload struct {
 	Project *Project `json:"project"`
+}
+
+type UpdateTriggerInput struct {
+	ID   string  `json:"id"`
+	Name *string `json:"name,omitempty"`
+	// Replaces the whole mapping.
+	Params           []*TriggerParamInput `json:"params,omitempty"`
+	RequireTimestamp *bool                `json:"requireTimestamp,omitempty"`
+	Priority         *int                 `json:"priority,omitempty"`
+	Enabled          *bool                `json:"enabled,omitempty"`
+}
+
+type UpdateTriggerPayload struct {
+	Trigger *WebhookTrigger `json:"trigger"`
 }
 
 type UpdateUserInput struct {
@@ -992,6 +1147,63 @@ func (e ExecutorHealth) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type GuardSeverity string
+
+const (
+	// The run is refused.
+	GuardSeverityBlock GuardSeverity = "BLOCK"
+	// The run waits for an approval before it starts.
+	GuardSeverityApprove GuardSeverity = "APPROVE"
+)
+
+var AllGuardSeverity = []GuardSeverity{
+	GuardSeverityBlock,
+	GuardSeverityApprove,
+}
+
+func (e GuardSeverity) IsValid() bool {
+	switch e {
+	case GuardSeverityBlock, GuardSeverityApprove:
+		return true
+	}
+	return false
+}
+
+func (e GuardSeverity) String() string {
+	return string(e)
+}
+
+func (e *GuardSeverity) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = GuardSeverity(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid GuardSeverity", str)
+	}
+	return nil
+}
+
+func (e GuardSeverity) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *GuardSeverity) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e GuardSeverity) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type HostGroupKind string
 
 const (
@@ -1197,6 +1409,13 @@ const (
 	PermissionRoleManage Permission = "ROLE_MANAGE"
 	// System: the whole audit trail.
 	PermissionSystemAuditRead Permission = "SYSTEM_AUDIT_READ"
+	// Read the project's command guard rules and try them.
+	PermissionGuardRead Permission = "GUARD_READ"
+	// Create, change, disable and delete command guard rules.
+	PermissionGuardWrite Permission = "GUARD_WRITE"
+	// Cron schedules and webhook triggers.
+	PermissionScheduleRead  Permission = "SCHEDULE_READ"
+	PermissionScheduleWrite Permission = "SCHEDULE_WRITE"
 )
 
 var AllPermission = []Permission{
@@ -1221,11 +1440,15 @@ var AllPermission = []Permission{
 	PermissionUserManage,
 	PermissionRoleManage,
 	PermissionSystemAuditRead,
+	PermissionGuardRead,
+	PermissionGuardWrite,
+	PermissionScheduleRead,
+	PermissionScheduleWrite,
 }
 
 func (e Permission) IsValid() bool {
 	switch e {
-	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionApprovalRead, PermissionApprovalDecide, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead:
+	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionApprovalRead, PermissionApprovalDecide, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead, PermissionGuardRead, PermissionGuardWrite, PermissionScheduleRead, PermissionScheduleWrite:
 		return true
 	}
 	return false
