@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/events"
@@ -138,7 +139,9 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	require.NoError(t, err)
 	t.Cleanup(q.Close)
 	bus := events.New(q, nil)
-	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Events: bus, Projects: project.NewService(s, authz), Schemas: graph.ActionSchemas(executors), Queue: q})
+	guards := guard.NewService(s, authz)
+	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Events: bus, Projects: project.NewService(s, authz), Schemas: graph.ActionSchemas(executors), Queue: q,
+		Approvals: s, Guard: guards})
 	require.NoError(t, b.runs.Start(context.Background()))
 	t.Cleanup(b.runs.Stop)
 	w, err := worker.New(worker.Options{Queue: q, Executors: executors, FlushEvery: 10 * time.Millisecond})
@@ -153,8 +156,9 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Audit:         audit.NewRecorder(s),
 		Executors:     executors,
 		Jobs:          jobs,
-		Guards:        guard.NewService(s, authz),
+		Guards:        guards,
 		Runs:          b.runs,
+		Approvals:     approval.NewService(s, authz, b.runs, nil),
 		Events:        bus,
 		Tx:            s,
 		Logger:        slog.New(slog.NewJSONHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -14,6 +14,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/engine"
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/run"
@@ -57,9 +58,11 @@ import (
 //	               changePassword, createApiToken, revokeApiToken (the last
 //	               four act on the caller's own account)
 //	projectRead    node, project, host, hosts, hostGroup, hostGroups,
-//	               selectorPreview, credential, credentials (the read
-//	               permissions every built-in role holds)
-//	projectRun     runJob, adHocRun, retryRun, cancelRun (JOB_RUN: owners and operators)
+//	               selectorPreview, credential, credentials, approvals,
+//	               approval (the read permissions every built-in role holds)
+//	projectRun     runJob, adHocRun, retryRun, cancelRun (JOB_RUN: owners and operators),
+//	               approve, reject (APPROVAL_DECIDE, and the approval's role,
+//	               which each row's approval asks of its caller)
 //	projectWrite   updateProject, deleteProject, create/update/delete of
 //	               hosts, host groups and credentials, grantRole, revokeRole
 //	               (permissions only the owner role holds)
@@ -193,6 +196,14 @@ func authzRows() []authzRow {
 			}},
 		{field: "Query.runs", level: levelProjectRead, query: `query($id: ID!) { runs(projectId: $id, first: 5) { edges { node { id status } } } }`,
 			vars: id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.approvals", level: levelProjectRead,
+			query: `query($id: ID!) { approvals(projectId: $id, status: [PENDING], first: 5) { edges { node { id status role canDecide votes { userId } } } } }`,
+			vars:  id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.approval", level: levelProjectRead,
+			query: `query($id: ID!) { approval(id: $id) { id status role required reason run { id } project { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newApproval(t, rbac.RoleOwner)}
+			}},
 		{field: "Query.taskLogs", level: levelProjectRead, query: `query($id: ID!) { taskLogs(taskId: $id) { lastSeq chunks { seq data } } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
 				return map[string]any{"id": fx.newTask(t)}
@@ -309,6 +320,16 @@ func authzRows() []authzRow {
 			query: `mutation($id: ID!) { retryRun(input: {runId: $id}) { run { id retryOf } } }`,
 			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
 				return map[string]any{"id": fx.newFinalRun(t)}
+			}},
+		{field: "Mutation.approve", level: levelProjectRun,
+			query: `mutation($id: ID!) { approve(input: {id: $id, comment: "ok"}) { approval { id status } } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newApproval(t, c.kind.role())}
+			}},
+		{field: "Mutation.reject", level: levelProjectRun,
+			query: `mutation($id: ID!) { reject(input: {id: $id, comment: "no"}) { approval { id status } } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newApproval(t, c.kind.role())}
 			}},
 		{field: "Mutation.cancelRun", level: levelProjectRun,
 			query: `mutation($id: ID!) { cancelRun(input: {id: $id}) { run { id } } }`,
@@ -557,6 +578,31 @@ func (fx *authzFixture) newRun(t *testing.T) string {
 	return r.ID
 }
 
+// newApproval stores a pending approval asking for role on a fresh run in
+// P, requested by someone else than the matrix's callers.
+func (fx *authzFixture) newApproval(t *testing.T, role string) string {
+	t.Helper()
+	runID := fx.newRun(t)
+	now := core.Now()
+	a := approval.Approval{ID: core.NewID(core.KindApproval), ProjectID: fx.p, RunID: runID, Role: role, Required: 1,
+		Status: approval.StatusPending, Reason: "test", RequestedBy: "user:someone-else", Deadline: now.Add(time.Hour), CreatedAt: now}
+	require.NoError(t, fx.b.store.CreateApproval(context.Background(), a))
+	return a.ID
+}
+
+// role is the project role of a caller of kind k ("" for none).
+func (k callerKind) role() string {
+	switch k {
+	case callerOwner:
+		return rbac.RoleOwner
+	case callerOperator:
+		return rbac.RoleOperator
+	case callerViewer:
+		return rbac.RoleViewer
+	}
+	return rbac.RoleOwner // the admin holds every role; others are refused first
+}
+
 // newFinalRun is newRun, once the run has ended.
 func (fx *authzFixture) newFinalRun(t *testing.T) string {
 	t.Helper()
@@ -649,9 +695,9 @@ func authzLevelOf(f *ast.FieldDefinition) (authzLevel, error) {
 		}
 		switch perm {
 		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ",
-			"GUARD_READ", "SCHEDULE_READ":
+			"GUARD_READ", "SCHEDULE_READ", "APPROVAL_READ":
 			return levelProjectRead, nil // every built-in role holds these
-		case "JOB_RUN":
+		case "JOB_RUN", "APPROVAL_DECIDE":
 			return levelProjectRun, nil // owners and operators
 		}
 		return levelProjectWrite, nil // only owners hold the others
@@ -876,6 +922,8 @@ func nestedCases() []nestedCase {
 			"HOST_READ", "CREDENTIAL_READ", []any{"host", "defaultCredential"}},
 		{"HostGroup.members", `query($g: ID!) { me: viewer { user { username } } hostGroup(id: $g) { id name members { totalCount } } }`,
 			"HOSTGROUP_READ", "HOST_READ", []any{"hostGroup", "members"}},
+		{"Run.approvals", `query($r: ID!) { me: viewer { user { username } } run(id: $r) { id name approvals { id } } }`,
+			"JOB_READ", "APPROVAL_READ", []any{"run", "approvals"}},
 	}
 }
 
@@ -886,7 +934,7 @@ func nestedCases() []nestedCase {
 func TestAuthzNestedFields(t *testing.T) {
 	t.Parallel()
 	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
-	readPerms := []string{"PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ"}
+	readPerms := []string{"PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ", "APPROVAL_READ"}
 	allPerms := append(slices.Clone(readPerms), "PROJECT_UPDATE", "PROJECT_DELETE", "HOST_WRITE", "HOSTGROUP_WRITE",
 		"CREDENTIAL_WRITE", "MEMBER_MANAGE", "AUDIT_READ", "JOB_WRITE")
 
@@ -916,7 +964,7 @@ func TestAuthzNestedFields(t *testing.T) {
 			{"host-reader", custom("host-reader"), []string{"PROJECT_READ", "HOST_READ"}},
 			{"group-reader", custom("group-reader"), []string{"PROJECT_READ", "HOSTGROUP_READ"}},
 		}
-		vars := map[string]any{"p": fx.p, "h": fx.host, "g": fx.group}
+		vars := map[string]any{"p": fx.p, "h": fx.host, "g": fx.group, "r": fx.newRun(t)}
 
 		for _, nc := range nestedCases() {
 			t.Run(nc.field, func(t *testing.T) {

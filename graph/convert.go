@@ -356,6 +356,9 @@ func toModelJobSteps(steps []job.Step) []*model.JobStep {
 			cond = job.ConditionOnSuccess
 		}
 		out[i] = &model.JobStep{Name: s.Name, Executor: s.Executor, Action: s.Action, Needs: nonNil(s.Needs), Condition: string(cond), Outputs: nonNil(s.Outputs)}
+		if a := s.Approval; a != nil {
+			out[i].Approval = &model.JobStepApproval{Role: a.Role, Count: a.Count, TimeoutSeconds: int(a.Timeout.Seconds()), Message: a.Message}
+		}
 	}
 	return out
 }

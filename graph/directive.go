@@ -191,6 +191,8 @@ var permissionFromModel = map[model.Permission]rbac.Permission{
 	model.PermissionJobRead:         rbac.JobRead,
 	model.PermissionJobWrite:        rbac.JobWrite,
 	model.PermissionJobRun:          rbac.JobRun,
+	model.PermissionApprovalRead:    rbac.ApprovalRead,
+	model.PermissionApprovalDecide:  rbac.ApprovalDecide,
 	model.PermissionProjectCreate:   rbac.ProjectCreate,
 	model.PermissionUserManage:      rbac.UserManage,
 	model.PermissionRoleManage:      rbac.RoleManage,

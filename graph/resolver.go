@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/events"
 	"github.com/jobgraph/jobgraph/core/guard"
@@ -40,6 +41,7 @@ type Resolver struct {
 	audit     *audit.Recorder
 	executors Executors
 	runs      Runs
+	approvals *approval.Service
 	events    *events.Bus
 	tx        core.Transactor
 	log       *slog.Logger

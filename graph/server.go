@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/events"
 	"github.com/jobgraph/jobgraph/core/guard"
@@ -44,6 +45,9 @@ type Options struct {
 	// Runs runs jobs and reads runs (*core/engine.Engine); nil refuses
 	// runJob and cancelRun and shows no runs.
 	Runs Runs
+	// Approvals records votes on approvals; nil refuses approve and reject
+	// and shows no approvals.
+	Approvals *approval.Service
 	// Events carries run and log events to subscriptions (from any
 	// replica); nil turns subscriptions off.
 	Events *events.Bus
@@ -101,7 +105,7 @@ func NewHandler(opts Options) http.Handler {
 	}
 	r := &Resolver{
 		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, guards: opts.Guards, identity: opts.Identity, authz: opts.Authz,
-		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
+		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, approvals: opts.Approvals, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
 
 	r.triggers, r.publicURL = opts.Triggers, opts.PublicURL

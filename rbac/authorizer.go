@@ -564,3 +564,17 @@ func (ad *adapter) SavePolicy(model.Model) error                              { 
 func (ad *adapter) AddPolicy(string, string, []string) error                  { return errReadOnly }
 func (ad *adapter) RemovePolicy(string, string, []string) error               { return errReadOnly }
 func (ad *adapter) RemoveFilteredPolicy(string, string, int, ...string) error { return errReadOnly }
+
+// HasRole reports whether the user holds role in projectID; the system
+// admin holds every role everywhere. Approvals (core/approval) ask for a
+// role, not a permission.
+func (a *Authorizer) HasRole(userID, projectID, role string) bool {
+	if userID == "" {
+		return false
+	}
+	if a.IsAdmin(userID) {
+		return true
+	}
+	ok, _ := a.enf.HasGroupingPolicy("user:"+userID, "role:"+role, projectID)
+	return ok
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/audit"
 	"github.com/jobgraph/jobgraph/core/config"
 	"github.com/jobgraph/jobgraph/core/engine"
@@ -259,11 +260,13 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	// Defers run last in, first out: the worker stops first (and reports
 	// its tasks to the engine), then the engine, the plugins, the queue.
 	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q, Events: bus,
-		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine")})
+		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine"),
+		Approvals: a.store, Guard: guards})
 	if err := runs.Start(ctx); err != nil {
 		return err
 	}
 	defer runs.Stop()
+	approvals := approval.NewService(a.store, a.authz, runs, nil)
 	if cfg.Workers > 0 {
 		w, err := startWorker(ctx, cfg, q, plugins, log)
 		if err != nil {
@@ -282,6 +285,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		Jobs:            jobs,
 		Guards:          guards,
 		Runs:            runs,
+		Approvals:       approvals,
 		Events:          bus,
 		Identity:        a.identity,
 		Authz:           a.authz,

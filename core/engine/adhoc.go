@@ -60,7 +60,7 @@ func (e *Engine) AdHocRun(ctx context.Context, req AdHocRequest) (run.Run, error
 		Status: run.RunQueued, Priority: req.Priority, Trigger: run.Trigger{Kind: run.TriggerManual, Actor: req.Actor},
 		Params: json.RawMessage(`{}`), CreatedAt: now,
 	}
-	return e.create(ctx, r, spec, nil, func(i int, st job.Step) ([]inventory.Host, error) {
+	return e.create(ctx, r, spec, nil, nil, func(i int, st job.Step) ([]inventory.Host, error) {
 		hs, err := e.resolveTargets(ctx, req.ProjectID, i, st.Targets, nil)
 		return hs, unstep(err)
 	})
@@ -173,7 +173,12 @@ func (e *Engine) RetryRun(ctx context.Context, req RetryRunRequest) (run.Run, er
 		Status: run.RunQueued, Priority: priority, Trigger: run.Trigger{Kind: run.TriggerRetry, Actor: req.Actor, RetryOf: orig.ID},
 		Params: orig.Params, SecretParams: orig.SecretParams, CreatedAt: now,
 	}
-	return e.create(ctx, r, *spec, secrets, func(_ int, st job.Step) ([]inventory.Host, error) {
+	values := map[string]any{}
+	_ = json.Unmarshal(orig.Params, &values) // stored by runFromCore: a JSON object
+	for k, v := range secrets {
+		values[k] = v
+	}
+	return e.create(ctx, r, *spec, values, secrets, func(_ int, st job.Step) ([]inventory.Host, error) {
 		return byStep[st.Name], nil
 	})
 }

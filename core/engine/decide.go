@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/run"
 )
@@ -26,6 +27,16 @@ type RunState struct {
 	Canceled bool
 	// Deadline is when a running run times out; zero for none.
 	Deadline time.Time
+	// Approval is the run-level approval of a waiting_approval run (nil
+	// otherwise, or when it cannot be found).
+	Approval *ApprovalState
+}
+
+// ApprovalState is an approval (core/approval) as Decide sees it.
+type ApprovalState struct {
+	Status approval.Status
+	// Deadline: a pending approval is expired from then on.
+	Deadline time.Time
 }
 
 // StepState is one step run with its definition's scheduling fields.
@@ -37,6 +48,10 @@ type StepState struct {
 	Strategy     job.Strategy
 	Retries      int
 	RetryBackoff time.Duration
+	// ApprovalStep says the step waits for an approval instead of running
+	// tasks; Approval is its approval once it waits (nil before).
+	ApprovalStep bool
+	Approval     *ApprovalState
 	Status       run.StepStatus
 	// Tasks in host order: rolling batches and dispatch follow this order.
 	Tasks []TaskState
@@ -80,6 +95,12 @@ const (
 	KindFinishStep Kind = "finish_step"
 	// KindFinishRun: the run → RunStatus.
 	KindFinishRun Kind = "finish_run"
+	// KindAwaitApproval: approval Step pending → waiting_approval, and its
+	// approval created (pending) in the same transaction.
+	KindAwaitApproval Kind = "await_approval"
+	// KindQueueRun: the run waiting_approval → queued (its approval was
+	// approved); admission starts it.
+	KindQueueRun Kind = "queue_run"
 )
 
 // Reason says why tasks are canceled (KindCancelTasks) or why a run ended
@@ -94,6 +115,8 @@ const (
 	ReasonFailureThreshold Reason = "failure_threshold" // the step stopped at its threshold
 	ReasonStepSkipped      Reason = "step_skipped"      // the step's condition was false
 	ReasonStepFinal        Reason = "step_final"        // leftovers of a step already final
+	ReasonApprovalRejected Reason = "approval_rejected" // a held run's approval was rejected
+	ReasonApprovalExpired  Reason = "approval_expired"  // a held run's approval expired
 )
 
 // Decision is one thing the doer should do. It is a single plain
@@ -142,6 +165,17 @@ func FinishStep(step string, st run.StepStatus) Decision {
 // empty unless the run was aborted (canceled, deadline, invalid state).
 func FinishRun(st run.RunStatus, reason Reason) Decision {
 	return Decision{Kind: KindFinishRun, RunStatus: st, Reason: reason}
+}
+
+// AwaitApproval asks for approval step to move pending → waiting_approval.
+func AwaitApproval(step string) Decision { return Decision{Kind: KindAwaitApproval, Step: step} }
+
+// QueueRun asks for a waiting_approval run to move to queued.
+func QueueRun() Decision { return Decision{Kind: KindQueueRun} }
+
+// expired reports whether a is past its deadline at now, or marked so.
+func (a *ApprovalState) expired(now time.Time) bool {
+	return a.Status == approval.StatusExpired || (a.Status == approval.StatusPending && !now.Before(a.Deadline))
 }
 
 // ErrInvalidState is what Check reports, wrapped with the detail.
@@ -270,10 +304,27 @@ func Decide(s State, now time.Time) []Decision {
 		ab = &abort{run: run.RunCanceled, step: run.StepCanceled, reason: ReasonRunCanceled}
 	case s.Run.Status == run.RunRunning && !s.Run.Deadline.IsZero() && !now.Before(s.Run.Deadline):
 		ab = &abort{run: run.RunTimedOut, step: run.StepTimedOut, reason: ReasonDeadline}
+	case s.Run.Status == run.RunWaitingApproval:
+		a := s.Run.Approval
+		switch {
+		case a == nil:
+			ab = &abort{run: run.RunCanceled, step: run.StepCanceled, reason: ReasonInvalidState}
+		case a.Status == approval.StatusApproved:
+			return []Decision{QueueRun()}
+		case a.Status == approval.StatusRejected || a.Status == approval.StatusCanceled:
+			ab = &abort{run: run.RunCanceled, step: run.StepCanceled, reason: ReasonApprovalRejected}
+		case a.expired(now):
+			ab = &abort{run: run.RunTimedOut, step: run.StepCanceled, reason: ReasonApprovalExpired}
+		default:
+			return nil // pending: wait for votes or the deadline
+		}
 	case s.Run.Status != run.RunRunning:
 		return nil // queued: admission (priority, limits) starts runs, not Decide
 	}
-	d := &decider{s: s, ab: ab, status: make(map[string]run.StepStatus, len(s.Steps)), coe: map[string]bool{}}
+	if ab != nil && ab.run == run.RunFailed && s.Run.Status == run.RunWaitingApproval {
+		ab.run = run.RunCanceled // a held run never started: it cannot fail
+	}
+	d := &decider{s: s, ab: ab, now: now, status: make(map[string]run.StepStatus, len(s.Steps)), coe: map[string]bool{}}
 	for _, st := range s.Steps {
 		d.status[st.Name] = st.Status
 		d.coe[st.Name] = st.Strategy.ContinueOnError
@@ -287,6 +338,7 @@ func Decide(s State, now time.Time) []Decision {
 
 type decider struct {
 	s      State
+	now    time.Time
 	ab     *abort
 	status map[string]run.StepStatus // as if this call's decisions were applied
 	coe    map[string]bool
@@ -310,6 +362,27 @@ func (d *decider) step(st *StepState) {
 		d.pending(st)
 	case status == run.StepRunning:
 		d.running(st)
+	case status == run.StepWaitingApproval:
+		d.waiting(st)
+	}
+}
+
+// waiting finishes an approval step whose approval was decided or expired.
+// A waiting step without its approval (created in the same transaction, so
+// never in practice) fails rather than wait forever.
+func (d *decider) waiting(st *StepState) {
+	a := st.Approval
+	switch {
+	case a == nil:
+		d.finishStep(st, run.StepFailed)
+	case a.Status == approval.StatusApproved:
+		d.finishStep(st, run.StepSucceeded)
+	case a.Status == approval.StatusRejected:
+		d.finishStep(st, run.StepFailed)
+	case a.Status == approval.StatusCanceled:
+		d.finishStep(st, run.StepCanceled)
+	case a.expired(d.now):
+		d.finishStep(st, run.StepTimedOut)
 	}
 }
 
@@ -340,8 +413,8 @@ func (d *decider) abortStep(st *StepState, status run.StepStatus) {
 		return // wait until queued and running tasks have stopped
 	}
 	final := d.ab.step
-	if status == run.StepPending {
-		final = run.StepCanceled
+	if status == run.StepPending || status == run.StepWaitingApproval {
+		final = run.StepCanceled // it never ran (an approval step has no task to time out)
 	}
 	d.finishStep(st, final)
 }
@@ -381,6 +454,11 @@ func (d *decider) pending(st *StepState) {
 		d.cancel(st, ReasonStepSkipped, isPending)
 		d.emit(SkipStep(st.Name))
 		d.status[st.Name] = run.StepSkipped
+		return
+	}
+	if st.ApprovalStep {
+		d.emit(AwaitApproval(st.Name))
+		d.status[st.Name] = run.StepWaitingApproval
 		return
 	}
 	d.emit(StartStep(st.Name))

@@ -38,6 +38,8 @@
 //	SkipStep(step)                   step pending → skipped
 //	FinishStep(step, status)         step → status (final)
 //	FinishRun(status, reason)        run → status (final)
+//	AwaitApproval(step)              approval step pending → waiting_approval, its approval created
+//	QueueRun()                       run waiting_approval → queued (its approval was approved)
 //
 // # The run
 //
@@ -59,6 +61,35 @@
 //   - Otherwise the run finishes once every step is final (skipped counts):
 //     failed if a step failed (without ContinueOnError), timed out or was
 //     canceled; else succeeded.
+//
+// # Approvals
+//
+// A step with job.Step.Approval has no task. When its needs are final and
+// its condition holds, Decide emits AwaitApproval instead of StartStep: the
+// doer moves it pending → waiting_approval and creates its approval
+// (core/approval: Role, Required, Message, Deadline = now + Timeout) in
+// the same transaction, then tells the Notifier (run.NoticeApproval). The
+// run stays running; other branches go on. Decide reads the approval in
+// StepState.Approval and finishes the step: approved → succeeded, rejected
+// → failed, expired or pending past its Deadline → timed_out (the doer
+// first moves the approval pending → expired; if a vote beat it, it decides
+// again), canceled → canceled. An abort (cancel, the run's deadline,
+// invalid state) finishes a waiting step canceled, and the doer cancels its
+// approval. The loop wakes at the earliest pending approval's deadline, and
+// approval.Service wakes it (Engine.Wake) after each decision.
+//
+// Before a run is stored, Options.Guard (nil: none) checks its spec and
+// values, for RunJob, AdHocRun and RetryRun alike. A block verdict refuses
+// the run with the guard's *guard.BlockedError (FORBIDDEN, naming the
+// rule): nothing is stored. An approve verdict stores the run
+// waiting_approval, with a run-level approval (Required 1, the rule's
+// ApproverRole, Reason naming the rule and where it matched, Deadline 24h)
+// in the same transaction, and tells the Notifier. Admission never sees it
+// (it reads queued runs). Decide reads its approval in RunState.Approval:
+// approved → QueueRun (then admission starts it as usual); rejected →
+// the run ends canceled (ReasonApprovalRejected), its steps canceled;
+// expired or past its deadline → timed_out (ReasonApprovalExpired); a
+// cancel request → canceled. A held run never fails: it never started.
 //
 // # Admission
 //

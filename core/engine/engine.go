@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/events"
+	"github.com/jobgraph/jobgraph/core/guard"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/queue"
@@ -68,6 +71,11 @@ type Options struct {
 	// Notifier hears of the runs that end or wait for an approval (nil: no
 	// one does); core/notify turns these into messages.
 	Notifier Notifier
+	// Approvals keeps the approvals of approval steps and of runs a
+	// command guard holds (*store.Store is one); nil refuses such runs.
+	Approvals Approvals
+	// Guard checks a run's commands before it is stored (nil: no check).
+	Guard Guard
 	// Queue carries ready tasks to the workers and their reports back.
 	Queue  *queue.Queue
 	Logger *slog.Logger
@@ -80,6 +88,22 @@ type Options struct {
 	// again, a running one is lost. Workers touch their tasks every 5s by
 	// default. Default 1 minute.
 	StaleAfter time.Duration
+}
+
+// Approvals is what the engine needs of the approval store
+// (core/approval); *store.Store is one. Its writes join the transaction of
+// the run or step change that asks for them.
+type Approvals interface {
+	CreateApproval(ctx context.Context, a approval.Approval) error
+	RunApprovals(ctx context.Context, runID string) ([]approval.Approval, error)
+	TransitionApproval(ctx context.Context, id string, from []approval.Status, to approval.Status, at time.Time) (bool, error)
+}
+
+// Guard checks the commands and scripts of a run before it is stored
+// (core/guard's Service is one). values are the run's parameter values,
+// secret ones included (nil for an ad-hoc run).
+type Guard interface {
+	Check(ctx context.Context, projectID string, spec job.Spec, values map[string]any) (guard.Verdict, error)
 }
 
 // Notifier hears of runs' milestones. Notify is called once per milestone,
@@ -219,7 +243,7 @@ func (e *Engine) Stop() {
 func (e *Engine) resume(ctx context.Context) error {
 	page := core.PageArgs{First: core.MaxPageSize}
 	for {
-		p, err := e.o.Store.ListRuns(ctx, run.Filter{Statuses: []run.RunStatus{run.RunQueued, run.RunRunning}}, page)
+		p, err := e.o.Store.ListRuns(ctx, run.Filter{Statuses: []run.RunStatus{run.RunWaitingApproval, run.RunQueued, run.RunRunning}}, page)
 		if err != nil {
 			return fmt.Errorf("engine: resume: %w", err)
 		}
@@ -255,6 +279,10 @@ func (e *Engine) activate(id string, secrets map[string]string) *activeRun {
 	ar.poke()
 	return ar
 }
+
+// Wake pokes the loop of run id, starting it if the run has none here: an
+// approval of the run was decided (core/approval's Waker).
+func (e *Engine) Wake(runID string) { e.activate(runID, nil) }
 
 func (ar *activeRun) poke() {
 	select {
@@ -307,26 +335,55 @@ func (e *Engine) RunJob(ctx context.Context, req RunJobRequest) (run.Run, error)
 		r.SecretParams = append(r.SecretParams, k)
 	}
 	slices.Sort(r.SecretParams)
-	return e.create(ctx, r, j.Spec, secrets, func(i int, st job.Step) ([]inventory.Host, error) {
+	return e.create(ctx, r, j.Spec, values, secrets, func(i int, st job.Step) ([]inventory.Host, error) {
 		return e.resolveTargets(ctx, j.ProjectID, i, st.Targets, values)
 	})
 }
 
 // create stores run r of spec, with one step run per step and one task
-// per host that hosts gives for it, all or nothing, and once the caller's
-// transaction commits, activates its loop and wakes the admitter, which
-// starts it when its limits allow.
-func (e *Engine) create(ctx context.Context, r run.Run, spec job.Spec, secrets map[string]string, hosts func(i int, st job.Step) ([]inventory.Host, error)) (run.Run, error) {
+// per host that hosts gives for it (approval steps have none), all or
+// nothing, and once the caller's transaction commits, activates its loop
+// and wakes the admitter, which starts it when its limits allow.
+//
+// First the Guard, if any, checks spec with the run's values: a block
+// verdict refuses the run (its *guard.BlockedError, nothing stored); an
+// approve verdict stores it waiting_approval with a run-level approval in
+// the same transaction, and tells the Notifier.
+func (e *Engine) create(ctx context.Context, r run.Run, spec job.Spec, values map[string]any, secrets map[string]string, hosts func(i int, st job.Step) ([]inventory.Host, error)) (run.Run, error) {
 	var err error
+	var held *approval.Approval
+	if e.o.Guard != nil {
+		v, err := e.o.Guard.Check(ctx, r.ProjectID, spec, values)
+		if err != nil {
+			return run.Run{}, err
+		}
+		if err := v.Blocked(); err != nil {
+			return run.Run{}, err
+		}
+		if m, ok := v.Approval(); ok {
+			r.Status = run.RunWaitingApproval
+			held = &approval.Approval{
+				ID: core.NewID(core.KindApproval), ProjectID: r.ProjectID, RunID: r.ID, Role: cmp.Or(m.ApproverRole, job.DefaultApprovalRole),
+				Required: 1, Status: approval.StatusPending, Reason: guardReason(m), RequestedBy: r.Trigger.Actor,
+				Deadline: r.CreatedAt.Add(approval.DefaultTimeout), CreatedAt: r.CreatedAt,
+			}
+		}
+	}
+	needApprovals := held != nil || slices.ContainsFunc(spec.Steps, func(s job.Step) bool { return s.Approval != nil })
+	if needApprovals && e.o.Approvals == nil {
+		return run.Run{}, errors.New("engine: runs that wait for approvals need Options.Approvals")
+	}
 	if r.Spec, err = job.EncodeSpec(spec); err != nil {
 		return run.Run{}, err
 	}
 	var steps []run.StepRun
 	var tasks []run.Task
 	for i, st := range spec.Steps {
-		hs, err := hosts(i, st)
-		if err != nil {
-			return run.Run{}, err
+		var hs []inventory.Host
+		if st.Approval == nil {
+			if hs, err = hosts(i, st); err != nil {
+				return run.Run{}, err
+			}
 		}
 		sr := run.StepRun{ID: core.NewID(core.KindStepRun), RunID: r.ID, Name: st.Name, Index: i, Status: run.StepPending}
 		steps = append(steps, sr)
@@ -335,17 +392,44 @@ func (e *Engine) create(ctx context.Context, r run.Run, spec job.Spec, secrets m
 				HostID: h.ID, HostName: h.Name, Status: run.TaskPending, Attempt: 1, CreatedAt: r.CreatedAt})
 		}
 	}
-	if err := e.o.Store.CreateRun(ctx, r, steps, tasks); err != nil {
+	err = e.o.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := e.o.Store.CreateRun(ctx, r, steps, tasks); err != nil {
+			return err
+		}
+		if held != nil {
+			return e.o.Approvals.CreateApproval(ctx, *held)
+		}
+		return nil
+	})
+	if err != nil {
 		return run.Run{}, err
 	}
 	// Inside a transaction (the API's audit), the run exists for the loop
 	// only once it commits.
 	e.o.Store.AfterCommit(ctx, func() {
 		e.activate(r.ID, secrets)
-		e.runEvent(r, run.RunQueued)
+		e.runEvent(r, r.Status)
+		if held != nil {
+			e.log.Info("run held for approval", "run", r.ID, "approval", held.ID, "reason", held.Reason)
+			e.notify(ctx, run.Notice{Kind: run.NoticeApproval, Run: r, Status: r.Status, ApprovalID: held.ID, Reason: held.Reason})
+			return
+		}
 		e.wakeAdmitter()
 	})
 	return r, nil
+}
+
+// guardReason says in words which rule asked for approval, and where.
+func guardReason(m guard.Match) string {
+	where := m.Field
+	if m.Step != "" {
+		where = fmt.Sprintf("step %q %s", m.Step, m.Field)
+	}
+	s := fmt.Sprintf("command guard rule %q asks for approval by %s: %s matches", m.RuleName, cmp.Or(m.ApproverRole, job.DefaultApprovalRole), where)
+	if m.Excerpt != "" {
+		s += fmt.Sprintf(" (%q)", m.Excerpt)
+	}
+	return s
 }
 
 // CancelRun asks for a run to be canceled: the request is stored, its

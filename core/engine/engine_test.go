@@ -154,6 +154,9 @@ type bundle struct {
 	hosts  []inventory.Host
 	inv    *inventory.Service
 	cancel context.CancelFunc
+	// guard and notes are the engine's Guard and Notifier (approval_test.go).
+	guard *stubGuard
+	notes *notes
 }
 
 func setup(t testing.TB, s *store.Store) *bundle {
@@ -167,7 +170,7 @@ func setup(t testing.TB, s *store.Store) *bundle {
 	ring, err := secrets.NewKeyring(key)
 	require.NoError(t, err)
 	inv := inventory.NewService(s, ring)
-	b := &bundle{s: s, fake: newFake(), jobs: job.NewService(s, anySchemas{}), p: p.ID}
+	b := &bundle{s: s, fake: newFake(), jobs: job.NewService(s, anySchemas{}), p: p.ID, guard: &stubGuard{}, notes: &notes{}}
 	for i := range 3 {
 		h, err := inv.CreateHost(ctx, inventory.CreateHostInput{ProjectID: p.ID, Name: fmt.Sprintf("web%d", i+1),
 			Address: fmt.Sprintf("10.0.0.%d", i+1), OS: inventory.OSLinux, Labels: map[string]string{"role": "web"}})
@@ -191,7 +194,8 @@ func testLogger() *slog.Logger {
 // engine starts an engine over the bundle's store and queue.
 func (b *bundle) engine(t testing.TB) *engine.Engine {
 	t.Helper()
-	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Projects: project.NewService(b.s, nil), Schemas: anySchemas{}, Queue: b.q, StaleAfter: 3 * time.Second, Logger: testLogger()})
+	e := engine.New(engine.Options{Store: b.s, Jobs: b.jobs, Inventory: b.inv, Projects: project.NewService(b.s, nil), Schemas: anySchemas{}, Queue: b.q, StaleAfter: 3 * time.Second, Logger: testLogger(),
+		Approvals: b.s, Guard: b.guard, Notifier: b.notes})
 	require.NoError(t, e.Start(context.Background()))
 	<-e.Started()
 	t.Cleanup(e.Stop)

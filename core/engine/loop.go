@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/core/approval"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/queue"
 	"github.com/jobgraph/jobgraph/core/run"
@@ -81,6 +82,10 @@ type loaded struct {
 	tasks map[string][]run.Task // by step run ID, in ID (host) order
 	byID  map[string]run.Task
 	step  map[string]int // step name → index in spec.Steps
+	// runApproval is a held run's approval; approvals those of its approval
+	// steps, by step run ID. Read only for a run that may have some.
+	runApproval *approval.Approval
+	approvals   map[string]approval.Approval
 }
 
 func (e *Engine) load(ctx context.Context, ar *activeRun) (*loaded, error) {
@@ -96,9 +101,25 @@ func (e *Engine) load(ctx context.Context, ar *activeRun) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loaded{run: r, spec: spec, steps: steps, tasks: map[string][]run.Task{}, byID: map[string]run.Task{}, step: map[string]int{}}
+	l := &loaded{run: r, spec: spec, steps: steps, tasks: map[string][]run.Task{}, byID: map[string]run.Task{}, step: map[string]int{},
+		approvals: map[string]approval.Approval{}}
+	hasApprovals := r.Status == run.RunWaitingApproval
 	for i, s := range spec.Steps {
 		l.step[s.Name] = i
+		hasApprovals = hasApprovals || s.Approval != nil
+	}
+	if hasApprovals && e.o.Approvals != nil {
+		as, err := e.o.Approvals.RunApprovals(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range as {
+			if a.StepRunID == "" {
+				l.runApproval = &a
+			} else {
+				l.approvals[a.StepRunID] = a
+			}
+		}
 	}
 	page := core.PageArgs{First: core.MaxPageSize}
 	for {
@@ -185,8 +206,19 @@ func (e *Engine) drive(ctx context.Context, ar *activeRun) (done bool, next time
 			}
 		}
 		if !again && !progress(decisions) {
-			if dl := st.Run.Deadline; !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
-				next = dl // wake at the deadline to time the run out
+			deadlines := []time.Time{st.Run.Deadline} // wake at the deadline to time the run out
+			if a := st.Run.Approval; a != nil && a.Status == approval.StatusPending {
+				deadlines = append(deadlines, a.Deadline) // and when an approval expires
+			}
+			for _, ss := range st.Steps {
+				if a := ss.Approval; a != nil && ss.Status == run.StepWaitingApproval && a.Status == approval.StatusPending {
+					deadlines = append(deadlines, a.Deadline)
+				}
+			}
+			for _, dl := range deadlines {
+				if !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
+					next = dl
+				}
 			}
 			return false, next, nil
 		}
@@ -220,6 +252,9 @@ func (e *Engine) state(ar *activeRun, l *loaded, canceled bool) State {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := State{Run: RunState{ID: l.run.ID, Status: l.run.Status, Canceled: canceled}}
+	if a := l.runApproval; a != nil {
+		s.Run.Approval = &ApprovalState{Status: a.Status, Deadline: a.Deadline}
+	}
 	if l.run.Status == run.RunRunning && l.run.StartedAt != nil && l.spec.Timeout > 0 {
 		s.Run.Deadline = l.run.StartedAt.Add(l.spec.Timeout) // the job's timeout bounds the whole run
 	}
@@ -228,6 +263,10 @@ func (e *Engine) state(ar *activeRun, l *loaded, canceled bool) State {
 		if i, ok := l.step[sr.Name]; ok {
 			d := l.spec.Steps[i]
 			ss.Needs, ss.Condition, ss.Strategy, ss.Retries, ss.RetryBackoff = d.Needs, d.Condition, d.Strategy, d.Retries, d.RetryBackoff
+			ss.ApprovalStep = d.Approval != nil
+		}
+		if a, ok := l.approvals[sr.ID]; ok {
+			ss.Approval = &ApprovalState{Status: a.Status, Deadline: a.Deadline}
 		}
 		for _, t := range l.tasks[sr.ID] {
 			ts := TaskState{ID: t.ID, Status: t.Status, Attempt: t.Attempt}
@@ -276,11 +315,28 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		if err := e.settleNotes(ctx, ar, l.tasks[sr.ID], now); err != nil {
 			return false, time.Time{}, err
 		}
-		from := []run.StepStatus{run.StepRunning}
+		from := []run.StepStatus{run.StepRunning, run.StepWaitingApproval}
 		if d.StepStatus == run.StepCanceled {
 			from = append(from, run.StepPending)
 		}
+		if a, ok := l.approvals[sr.ID]; ok && a.Status == approval.StatusPending {
+			// The approval ends first: a vote that beat us wins, and the
+			// step is decided again.
+			if ok, err := e.settleApproval(ctx, a.ID, d.StepStatus == run.StepTimedOut, now); !ok || err != nil {
+				return false, time.Time{}, err
+			}
+		}
 		res, err := e.o.Store.TransitionStep(ctx, sr.ID, from, d.StepStatus, run.StepPatch{FinishedAt: &now})
+		return res.Applied, time.Time{}, err
+	case KindAwaitApproval:
+		return e.awaitApproval(ctx, l, sr, now)
+	case KindQueueRun:
+		res, err := e.o.Store.TransitionRun(ctx, l.run.ID, []run.RunStatus{run.RunWaitingApproval}, run.RunQueued, run.RunPatch{})
+		if err == nil && res.Applied {
+			e.log.Info("run approved", "run", l.run.ID)
+			e.runEvent(l.run, run.RunQueued)
+			e.wakeAdmitter()
+		}
 		return res.Applied, time.Time{}, err
 	case KindFinishRun:
 		var all []run.Task
@@ -293,6 +349,14 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		from := []run.RunStatus{run.RunRunning}
 		if d.RunStatus != run.RunSucceeded && d.RunStatus != run.RunTimedOut {
 			from = append(from, run.RunQueued)
+		}
+		if d.RunStatus == run.RunCanceled || d.RunStatus == run.RunTimedOut {
+			from = append(from, run.RunWaitingApproval)
+		}
+		if a := l.runApproval; a != nil && a.Status == approval.StatusPending {
+			if ok, err := e.settleApproval(ctx, a.ID, d.RunStatus == run.RunTimedOut, now); !ok || err != nil {
+				return false, time.Time{}, err
+			}
 		}
 		res, err := e.o.Store.TransitionRun(ctx, l.run.ID, from, d.RunStatus, run.RunPatch{FinishedAt: &now})
 		if err == nil && res.Applied {
@@ -368,6 +432,49 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		return all, time.Time{}, nil
 	}
 	return false, time.Time{}, fmt.Errorf("unknown decision %q", d.Kind)
+}
+
+// settleApproval ends a pending approval whose step or run ends without
+// it: expired past its deadline, else canceled. It reports false when the
+// approval was decided meanwhile.
+func (e *Engine) settleApproval(ctx context.Context, id string, expired bool, now time.Time) (bool, error) {
+	to := approval.StatusCanceled
+	if expired {
+		to = approval.StatusExpired
+	}
+	return e.o.Approvals.TransitionApproval(ctx, id, []approval.Status{approval.StatusPending}, to, now)
+}
+
+// awaitApproval moves approval step sr pending → waiting_approval and
+// creates its approval in the same transaction, then tells the Notifier.
+func (e *Engine) awaitApproval(ctx context.Context, l *loaded, sr run.StepRun, now time.Time) (bool, time.Time, error) {
+	if e.o.Approvals == nil {
+		return false, time.Time{}, fmt.Errorf("run %s: step %s waits for an approval: the engine has no Options.Approvals", l.run.ID, sr.Name)
+	}
+	spec := l.stepSpec(sr.Name).Approval
+	if spec == nil {
+		return false, time.Time{}, fmt.Errorf("run %s: step %s is not an approval step", l.run.ID, sr.Name)
+	}
+	a := approval.Approval{
+		ID: core.NewID(core.KindApproval), ProjectID: l.run.ProjectID, RunID: l.run.ID, StepRunID: sr.ID, Step: sr.Name,
+		Role: spec.Role, Required: max(spec.Count, 1), Status: approval.StatusPending, Message: spec.Message,
+		RequestedBy: l.run.Trigger.Actor, Deadline: now.Add(spec.Timeout), CreatedAt: now,
+	}
+	var applied bool
+	err := e.o.Store.InTx(ctx, func(ctx context.Context) error {
+		res, err := e.o.Store.TransitionStep(ctx, sr.ID, []run.StepStatus{run.StepPending}, run.StepWaitingApproval, run.StepPatch{StartedAt: &now})
+		if err != nil || !res.Applied {
+			return err
+		}
+		applied = true
+		return e.o.Approvals.CreateApproval(ctx, a)
+	})
+	if err != nil || !applied {
+		return false, time.Time{}, err
+	}
+	e.log.Info("step waits for approval", "run", l.run.ID, "step", sr.Name, "approval", a.ID, "role", a.Role, "required", a.Required)
+	e.notify(ctx, run.Notice{Kind: run.NoticeApproval, Run: l.run, Status: l.run.Status, ApprovalID: a.ID, Step: sr.Name, Reason: a.Message})
+	return true, time.Time{}, nil
 }
 
 // settleNotes makes the failed attempts of tasks final: no retry came.

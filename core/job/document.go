@@ -49,20 +49,29 @@ type docParameter struct {
 }
 
 type docStep struct {
-	Name         string      `yaml:"name" json:"name"`
-	Executor     string      `yaml:"executor" json:"executor"`
-	Action       string      `yaml:"action" json:"action"`
-	Needs        []string    `yaml:"needs,omitempty,flow" json:"needs,omitempty"`
-	Condition    string      `yaml:"condition,omitempty" json:"condition,omitempty"`
-	Targets      docTargets  `yaml:"targets" json:"targets"`
-	Params       rawParams   `yaml:"params,omitempty" json:"params,omitempty"`
-	Timeout      duration    `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-	Retries      int         `yaml:"retries,omitempty" json:"retries,omitempty"`
-	RetryBackoff duration    `yaml:"retryBackoff,omitempty" json:"retryBackoff,omitempty"`
-	Strategy     docStrategy `yaml:"strategy,omitempty" json:"strategy,omitzero"`
-	Outputs      []string    `yaml:"outputs,omitempty,flow" json:"outputs,omitempty"`
-	Pool         string      `yaml:"pool,omitempty" json:"pool,omitempty"`
-	OnLost       string      `yaml:"onLost,omitempty" json:"onLost,omitempty"`
+	Name         string       `yaml:"name" json:"name"`
+	Executor     string       `yaml:"executor,omitempty" json:"executor,omitempty"`
+	Action       string       `yaml:"action,omitempty" json:"action,omitempty"`
+	Approval     *docApproval `yaml:"approval,omitempty" json:"approval,omitempty"`
+	Needs        []string     `yaml:"needs,omitempty,flow" json:"needs,omitempty"`
+	Condition    string       `yaml:"condition,omitempty" json:"condition,omitempty"`
+	Targets      docTargets   `yaml:"targets,omitempty" json:"targets,omitzero"`
+	Params       rawParams    `yaml:"params,omitempty" json:"params,omitempty"`
+	Timeout      duration     `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	Retries      int          `yaml:"retries,omitempty" json:"retries,omitempty"`
+	RetryBackoff duration     `yaml:"retryBackoff,omitempty" json:"retryBackoff,omitempty"`
+	Strategy     docStrategy  `yaml:"strategy,omitempty" json:"strategy,omitzero"`
+	Outputs      []string     `yaml:"outputs,omitempty,flow" json:"outputs,omitempty"`
+	Pool         string       `yaml:"pool,omitempty" json:"pool,omitempty"`
+	OnLost       string       `yaml:"onLost,omitempty" json:"onLost,omitempty"`
+}
+
+// docApproval is an approval step's approval (job.Approval).
+type docApproval struct {
+	Role    string   `yaml:"role,omitempty" json:"role,omitempty"`
+	Count   int      `yaml:"count,omitempty" json:"count,omitempty"`
+	Timeout duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	Message string   `yaml:"message,omitempty" json:"message,omitempty"`
 }
 
 type docTargets struct {
@@ -196,8 +205,12 @@ func toDocument(s Spec) document {
 		if st.OnLost == LostRetry {
 			onLost = ""
 		}
+		var appr *docApproval
+		if a := st.Approval; a != nil {
+			appr = &docApproval{Role: a.Role, Count: a.Count, Timeout: duration(a.Timeout), Message: a.Message}
+		}
 		doc.Steps = append(doc.Steps, docStep{
-			Name: st.Name, Executor: st.Executor, Action: st.Action, Needs: st.Needs, Condition: cond,
+			Name: st.Name, Executor: st.Executor, Action: st.Action, Approval: appr, Needs: st.Needs, Condition: cond,
 			Targets: docTargets(st.Targets), Params: rawParams(st.Params),
 			Timeout: duration(st.Timeout), Retries: st.Retries, RetryBackoff: duration(st.RetryBackoff),
 			Strategy: docStrategy(st.Strategy), Outputs: st.Outputs, Pool: st.Pool, OnLost: onLost,
@@ -227,7 +240,11 @@ func fromDocument(doc document) Spec {
 			cond = ConditionOnSuccess
 		}
 		onLost := LostPolicy(st.OnLost)
-		if onLost == "" {
+		var appr *Approval
+		if a := st.Approval; a != nil {
+			appr = &Approval{Role: a.Role, Count: a.Count, Timeout: time.Duration(a.Timeout), Message: a.Message}
+		}
+		if onLost == "" && appr == nil {
 			onLost = LostRetry
 		}
 		t := Targets(st.Targets)
@@ -237,7 +254,7 @@ func fromDocument(doc document) Spec {
 			params = canon
 		}
 		s.Steps = append(s.Steps, Step{
-			Name: st.Name, Executor: st.Executor, Action: st.Action, Params: params, Targets: t,
+			Name: st.Name, Executor: st.Executor, Action: st.Action, Approval: appr, Params: params, Targets: t,
 			Needs: nilIfEmpty(st.Needs), Condition: cond, Timeout: time.Duration(st.Timeout),
 			Retries: st.Retries, RetryBackoff: time.Duration(st.RetryBackoff),
 			Strategy: Strategy(st.Strategy), Outputs: nilIfEmpty(st.Outputs),

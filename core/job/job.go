@@ -138,12 +138,18 @@ func (c Condition) valid() bool {
 	return false
 }
 
-// Step is one node of a job's DAG: an executor action run on targets.
+// Step is one node of a job's DAG: an executor action run on targets, or
+// (Approval set) a wait for people to approve.
 type Step struct {
 	// Name is unique in the job; other steps name it in Needs and templates.
 	Name     string
 	Executor string
 	Action   string
+	// Approval, when set, makes this an approval step: it has no executor,
+	// action, parameters or targets (nor timeout, retries, strategy,
+	// outputs or pool); it waits until enough people approve. Needs and
+	// Condition apply as to any step.
+	Approval *Approval
 	// Params is the action's parameters, a JSON object validated against the
 	// executor's schema. String values may hold templates (package template).
 	Params  json.RawMessage
@@ -164,6 +170,31 @@ type Step struct {
 	Pool string
 	// OnLost says what becomes of a task whose worker stopped while it ran.
 	OnLost LostPolicy
+}
+
+// Limits and defaults of approval steps.
+const (
+	DefaultApprovalRole    = "owner"
+	DefaultApprovalCount   = 1
+	MaxApprovalCount       = 10
+	DefaultApprovalTimeout = 24 * time.Hour
+	MaxApprovalTimeout     = 30 * 24 * time.Hour
+	MaxApprovalMessageLen  = 2000
+)
+
+// Approval is what an approval step asks for: Count distinct people holding
+// Role in the project approve within Timeout of the step starting to wait.
+// One rejection fails the step; expiry times it out.
+type Approval struct {
+	// Role is the project role approvers must hold (default "owner"); the
+	// system admin counts for any role.
+	Role string
+	// Count is how many approvals are needed (default 1, at most 10).
+	Count int
+	// Timeout is how long the step waits (default 24h, at most 30 days).
+	Timeout time.Duration
+	// Message is shown to the approvers.
+	Message string
 }
 
 // LostPolicy is what the engine does with a task whose worker died.

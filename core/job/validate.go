@@ -232,19 +232,58 @@ func normalizeDefault(t ParamType, v any) (any, bool) {
 	return nil, false
 }
 
+// canonicalApprovalStep checks an approval step: none of an action step's
+// fields, and an Approval within its limits, defaults filled in.
+func canonicalApprovalStep(i int, s Step) (Step, error) {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"executor", s.Executor != ""}, {"action", s.Action != ""},
+		{"params", len(bytes.TrimSpace(s.Params)) > 0 && !bytes.Equal(bytes.TrimSpace(s.Params), []byte("{}")) && !bytes.Equal(bytes.TrimSpace(s.Params), []byte("null"))},
+		{"targets", s.Targets.Param != "" || s.Targets.Selector != "" || len(s.Targets.Hosts) > 0 || len(s.Targets.Groups) > 0},
+		{"timeout", s.Timeout != 0}, {"retries", s.Retries != 0}, {"retryBackoff", s.RetryBackoff != 0},
+		{"strategy", s.Strategy != Strategy{}}, {"outputs", len(s.Outputs) > 0}, {"pool", s.Pool != ""},
+	} {
+		if f.set {
+			return Step{}, core.Invalid(stepField(i, f.name), "an approval step has no %s: a step has either an executor or an approval", f.name)
+		}
+	}
+	a := *s.Approval
+	if a.Role == "" {
+		a.Role = DefaultApprovalRole
+	}
+	if err := core.CheckName(stepField(i, "approval.role"), a.Role, MaxNameLen); err != nil {
+		return Step{}, err
+	}
+	if a.Count == 0 {
+		a.Count = DefaultApprovalCount
+	}
+	if a.Count < 1 || a.Count > MaxApprovalCount {
+		return Step{}, core.Invalid(stepField(i, "approval.count"), "must be between 1 and %d, got %d", MaxApprovalCount, a.Count)
+	}
+	if a.Timeout == 0 {
+		a.Timeout = DefaultApprovalTimeout
+	}
+	if a.Timeout < 0 || a.Timeout > MaxApprovalTimeout {
+		return Step{}, core.Invalid(stepField(i, "approval.timeout"), "must be between 1s and %s (0 for the default, %s)", MaxApprovalTimeout, DefaultApprovalTimeout)
+	}
+	if len(a.Message) > MaxApprovalMessageLen {
+		return Step{}, core.Invalid(stepField(i, "approval.message"), "at most %d bytes, got %d", MaxApprovalMessageLen, len(a.Message))
+	}
+	s.Approval = &a
+	s.Params, s.Targets, s.OnLost = nil, Targets{}, ""
+	return s, nil
+}
+
 func canonicalStep(i int, s Step, params []Parameter, steps map[string]int) (Step, error) {
-	if err := core.CheckName(stepField(i, "executor"), s.Executor, MaxNameLen); err != nil {
-		return Step{}, err
+	var err error
+	if s.Approval != nil {
+		s, err = canonicalApprovalStep(i, s)
+	} else {
+		s, err = canonicalActionStep(i, s, params)
 	}
-	if err := core.CheckName(stepField(i, "action"), s.Action, MaxNameLen); err != nil {
-		return Step{}, err
-	}
-	raw, err := canonicalParams(s.Params)
 	if err != nil {
-		return Step{}, core.Invalid(stepField(i, "params"), "%s", err.Error())
-	}
-	s.Params = raw
-	if s.Targets, err = canonicalTargets(i, s.Targets, params); err != nil {
 		return Step{}, err
 	}
 	var needs []string
@@ -266,6 +305,29 @@ func canonicalStep(i int, s Step, params []Parameter, steps map[string]int) (Ste
 	}
 	if !s.Condition.valid() {
 		return Step{}, core.Invalid(stepField(i, "condition"), "unknown condition %q; want one of %s", s.Condition, joinQuoted(Conditions()))
+	}
+	return s, nil
+}
+
+// canonicalActionStep checks the fields of a step that runs an executor
+// action.
+func canonicalActionStep(i int, s Step, params []Parameter) (Step, error) {
+	if s.Executor == "" {
+		return Step{}, core.Invalid(stepField(i, "executor"), "must not be empty: a step has either an executor (with an action and targets) or an approval")
+	}
+	if err := core.CheckName(stepField(i, "executor"), s.Executor, MaxNameLen); err != nil {
+		return Step{}, err
+	}
+	if err := core.CheckName(stepField(i, "action"), s.Action, MaxNameLen); err != nil {
+		return Step{}, err
+	}
+	raw, err := canonicalParams(s.Params)
+	if err != nil {
+		return Step{}, core.Invalid(stepField(i, "params"), "%s", err.Error())
+	}
+	s.Params = raw
+	if s.Targets, err = canonicalTargets(i, s.Targets, params); err != nil {
+		return Step{}, err
 	}
 	if s.Timeout < 0 || s.Timeout > MaxTimeout {
 		return Step{}, core.Invalid(stepField(i, "timeout"), "must be between 0 (the default) and %s", MaxTimeout)
@@ -574,6 +636,9 @@ func paramsField(i int, path string) string {
 // value before it queues a task.
 func checkSchemas(ctx context.Context, spec Spec, schemas ActionSchemas) error {
 	for i, s := range spec.Steps {
+		if s.Approval != nil {
+			continue // no executor
+		}
 		validate, err := schemas.Schema(ctx, s.Executor, s.Action)
 		switch {
 		case errors.Is(err, ErrUnknownExecutor):

@@ -17,6 +17,7 @@
 //
 // Run:
 //
+//	waiting_approval → queued, canceled, timed_out
 //	queued     → running, failed, canceled
 //	running    → succeeded, failed, canceled, timed_out
 //	succeeded  final
@@ -26,8 +27,9 @@
 //
 // Step run:
 //
-//	pending    → running, skipped, canceled
+//	pending    → running, waiting_approval, skipped, canceled
 //	running    → succeeded, failed, canceled, timed_out
+//	waiting_approval → succeeded, failed, canceled, timed_out
 //	succeeded  final
 //	failed     final
 //	skipped    final
@@ -45,6 +47,15 @@
 //	timed_out  final
 //	error      final
 //	lost       final
+//
+// A run that a command guard rule holds is created waiting_approval, with
+// a run-level approval (core/approval): approved, it becomes queued and
+// admission starts it as usual; rejected or canceled, it ends canceled;
+// expired, timed_out. An approval step (job.Step.Approval) has no task: its
+// step run moves pending → waiting_approval when its needs are met and its
+// condition holds, then succeeded (approved), failed (rejected), timed_out
+// (expired) or canceled (the run was canceled or aborted). Its run stays
+// running meanwhile: other branches of the DAG go on.
 //
 // A task's life: CreateRun stores it pending. The dispatcher claims the
 // tasks its step's strategy lets run (ClaimTasks: pending → queued) and

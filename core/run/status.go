@@ -22,6 +22,10 @@ const (
 	// RunQueued: created with all its step runs and tasks, waiting for the
 	// engine to start it (priority and concurrency limits decide when).
 	RunQueued RunStatus = "queued"
+	// RunWaitingApproval: created held, because a command guard rule asked
+	// for an approval before it may start; approved it becomes queued,
+	// rejected or canceled it ends canceled, expired it ends timed out.
+	RunWaitingApproval RunStatus = "waiting_approval"
 	// RunRunning: the engine has started it; at least one step run has left
 	// pending, or is about to.
 	RunRunning RunStatus = "running"
@@ -38,13 +42,14 @@ const (
 )
 
 var runTransitions = map[RunStatus][]RunStatus{
-	RunQueued:  {RunRunning, RunFailed, RunCanceled},
-	RunRunning: {RunSucceeded, RunFailed, RunCanceled, RunTimedOut},
+	RunWaitingApproval: {RunQueued, RunCanceled, RunTimedOut},
+	RunQueued:          {RunRunning, RunFailed, RunCanceled},
+	RunRunning:         {RunSucceeded, RunFailed, RunCanceled, RunTimedOut},
 }
 
 // RunStatuses returns every run status, in lifecycle order.
 func RunStatuses() []RunStatus {
-	return []RunStatus{RunQueued, RunRunning, RunSucceeded, RunFailed, RunCanceled, RunTimedOut}
+	return []RunStatus{RunWaitingApproval, RunQueued, RunRunning, RunSucceeded, RunFailed, RunCanceled, RunTimedOut}
 }
 
 // Valid reports whether s is one of RunStatuses.
@@ -69,10 +74,15 @@ const (
 	StepPending StepStatus = "pending"
 	// StepRunning: its tasks are being dispatched by its fan-out strategy.
 	StepRunning StepStatus = "running"
-	// StepSucceeded: final; its tasks finished within the failure threshold.
+	// StepWaitingApproval: an approval step whose needs are met and whose
+	// condition holds, waiting for people to approve or reject it (or for
+	// its approval to expire). It has no task.
+	StepWaitingApproval StepStatus = "waiting_approval"
+	// StepSucceeded: final; its tasks finished within the failure threshold
+	// (an approval step: it was approved).
 	StepSucceeded StepStatus = "succeeded"
 	// StepFailed: final; its failures passed the threshold (and it does not
-	// continue on error).
+	// continue on error), or its approval was rejected.
 	StepFailed StepStatus = "failed"
 	// StepSkipped: final; its condition was false once the steps it needs
 	// had finished (an on_failure step after success, say). No task ran.
@@ -80,18 +90,20 @@ const (
 	// StepCanceled: final; the run was canceled, or failed before this step
 	// could run.
 	StepCanceled StepStatus = "canceled"
-	// StepTimedOut: final; it ran past its step timeout.
+	// StepTimedOut: final; it ran past its step timeout or the run's
+	// deadline, or its approval expired.
 	StepTimedOut StepStatus = "timed_out"
 )
 
 var stepTransitions = map[StepStatus][]StepStatus{
-	StepPending: {StepRunning, StepSkipped, StepCanceled},
-	StepRunning: {StepSucceeded, StepFailed, StepCanceled, StepTimedOut},
+	StepPending:         {StepRunning, StepWaitingApproval, StepSkipped, StepCanceled},
+	StepRunning:         {StepSucceeded, StepFailed, StepCanceled, StepTimedOut},
+	StepWaitingApproval: {StepSucceeded, StepFailed, StepCanceled, StepTimedOut},
 }
 
 // StepStatuses returns every step status, in lifecycle order.
 func StepStatuses() []StepStatus {
-	return []StepStatus{StepPending, StepRunning, StepSucceeded, StepFailed, StepSkipped, StepCanceled, StepTimedOut}
+	return []StepStatus{StepPending, StepRunning, StepWaitingApproval, StepSucceeded, StepFailed, StepSkipped, StepCanceled, StepTimedOut}
 }
 
 // Valid reports whether s is one of StepStatuses.

@@ -13,12 +13,14 @@ import (
 // change to the code's tables has to be made twice, on purpose.
 var (
 	wantRun = map[RunStatus][]RunStatus{
-		RunQueued:  {RunRunning, RunFailed, RunCanceled},
-		RunRunning: {RunSucceeded, RunFailed, RunCanceled, RunTimedOut},
+		RunWaitingApproval: {RunQueued, RunCanceled, RunTimedOut},
+		RunQueued:          {RunRunning, RunFailed, RunCanceled},
+		RunRunning:         {RunSucceeded, RunFailed, RunCanceled, RunTimedOut},
 	}
 	wantStep = map[StepStatus][]StepStatus{
-		StepPending: {StepRunning, StepSkipped, StepCanceled},
-		StepRunning: {StepSucceeded, StepFailed, StepCanceled, StepTimedOut},
+		StepPending:         {StepRunning, StepWaitingApproval, StepSkipped, StepCanceled},
+		StepRunning:         {StepSucceeded, StepFailed, StepCanceled, StepTimedOut},
+		StepWaitingApproval: {StepSucceeded, StepFailed, StepCanceled, StepTimedOut},
 	}
 	wantTask = map[TaskStatus][]TaskStatus{
 		TaskPending: {TaskQueued, TaskCanceled, TaskError},

@@ -105,6 +105,8 @@ func (s *Store) ProjectOf(ctx context.Context, id string) (string, error) {
 		model = &jobRow{}
 	case core.KindRun:
 		model = &runRow{}
+	case core.KindApproval:
+		model = &approvalRow{}
 	case core.KindGuardRule:
 		model = &guardRuleRow{}
 	case core.KindTrigger:

@@ -420,7 +420,7 @@ func (s *Store) RequestCancel(ctx context.Context, id string, at time.Time) (boo
 	// Table, not Model: the column is read-only on runRow, so that no other
 	// write can clear a request.
 	res := s.conn(ctx).Table("runs").
-		Where("id = ? AND cancel_requested_at IS NULL AND status IN ?", id, []string{string(run.RunQueued), string(run.RunRunning)}).
+		Where("id = ? AND cancel_requested_at IS NULL AND status IN ?", id, []string{string(run.RunWaitingApproval), string(run.RunQueued), string(run.RunRunning)}).
 		Update("cancel_requested_at", at.UTC())
 	if res.Error != nil {
 		return false, fmt.Errorf("run %s: request cancel: %w", id, res.Error)

@@ -4133,6 +4133,13 @@ func (ec *executionContext) marshalORoleAssignment2ᚕᚖgithubᚗcomᚋjobgraph
 	return ret
 }
 
+func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._User(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOUserFilter2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐUserFilter(ctx context.Context, v any) (*model.UserFilter, error) {
 	if v == nil {
 		return nil, nil

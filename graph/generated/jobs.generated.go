@@ -776,6 +776,38 @@ func (ec *executionContext) fieldContext_JobStep_action(_ context.Context, field
 	return graphql.NewScalarFieldContext("JobStep", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _JobStep_approval(ctx context.Context, field graphql.CollectedField, obj *model.JobStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobStep_approval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Approval, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.JobStepApproval) graphql.Marshaler {
+			return ec.marshalOJobStepApproval2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐJobStepApproval(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_JobStep_approval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "JobStep",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_JobStepApproval(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _JobStep_needs(ctx context.Context, field graphql.CollectedField, obj *model.JobStep) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -843,6 +875,98 @@ func (ec *executionContext) _JobStep_outputs(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_JobStep_outputs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JobStep", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _JobStepApproval_role(ctx context.Context, field graphql.CollectedField, obj *model.JobStepApproval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobStepApproval_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobStepApproval_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobStepApproval", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _JobStepApproval_count(ctx context.Context, field graphql.CollectedField, obj *model.JobStepApproval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobStepApproval_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobStepApproval_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobStepApproval", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _JobStepApproval_timeoutSeconds(ctx context.Context, field graphql.CollectedField, obj *model.JobStepApproval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobStepApproval_timeoutSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeoutSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobStepApproval_timeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobStepApproval", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _JobStepApproval_message(ctx context.Context, field graphql.CollectedField, obj *model.JobStepApproval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobStepApproval_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobStepApproval_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobStepApproval", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _JobVersion_version(ctx context.Context, field graphql.CollectedField, obj *model.JobVersion) (ret graphql.Marshaler) {
@@ -1756,6 +1880,11 @@ func (ec *executionContext) _JobStep(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "approval":
+			out.Values[i] = ec._JobStep_approval(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "needs":
 			out.Values[i] = ec._JobStep_needs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -1768,6 +1897,59 @@ func (ec *executionContext) _JobStep(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "outputs":
 			out.Values[i] = ec._JobStep_outputs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var jobStepApprovalImplementors = []string{"JobStepApproval"}
+
+func (ec *executionContext) _JobStepApproval(ctx context.Context, sel ast.SelectionSet, obj *model.JobStepApproval) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, jobStepApprovalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("JobStepApproval")
+		case "role":
+			out.Values[i] = ec._JobStepApproval_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._JobStepApproval_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeoutSeconds":
+			out.Values[i] = ec._JobStepApproval_timeoutSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._JobStepApproval_message(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -2170,6 +2352,13 @@ func (ec *executionContext) unmarshalOJobFilter2ᚖgithubᚗcomᚋjobgraphᚋjob
 	}
 	res, err := ec.unmarshalInputJobFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJobStepApproval2ᚖgithubᚗcomᚋjobgraphᚋjobgraphᚋgraphᚋmodelᚐJobStepApproval(ctx context.Context, sel ast.SelectionSet, v *model.JobStepApproval) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._JobStepApproval(ctx, sel, v)
 }
 
 // endregion ***************************** type.gotpl *****************************

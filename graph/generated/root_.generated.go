@@ -24,6 +24,8 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	ApiToken() ApiTokenResolver
 	ApiTokenConnection() ApiTokenConnectionResolver
+	Approval() ApprovalResolver
+	ApprovalVote() ApprovalVoteResolver
 	AuditEventConnection() AuditEventConnectionResolver
 	Credential() CredentialResolver
 	CredentialConnection() CredentialConnectionResolver
@@ -85,6 +87,43 @@ type ComplexityRoot struct {
 	ApiTokenEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Approval struct {
+		CanDecide   func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Deadline    func(childComplexity int) int
+		DecidedAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Message     func(childComplexity int) int
+		Project     func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		RequestedBy func(childComplexity int) int
+		Required    func(childComplexity int) int
+		Role        func(childComplexity int) int
+		Run         func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Step        func(childComplexity int) int
+		StepRunID   func(childComplexity int) int
+		Votes       func(childComplexity int) int
+	}
+
+	ApprovalConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ApprovalEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ApprovalVote struct {
+		At       func(childComplexity int) int
+		Comment  func(childComplexity int) int
+		Decision func(childComplexity int) int
+		User     func(childComplexity int) int
+		UserID   func(childComplexity int) int
 	}
 
 	AuditEvent struct {
@@ -173,6 +212,10 @@ type ComplexityRoot struct {
 	CredentialEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	DecideApprovalPayload struct {
+		Approval func(childComplexity int) int
 	}
 
 	DefineRolePayload struct {
@@ -340,11 +383,19 @@ type ComplexityRoot struct {
 
 	JobStep struct {
 		Action    func(childComplexity int) int
+		Approval  func(childComplexity int) int
 		Condition func(childComplexity int) int
 		Executor  func(childComplexity int) int
 		Name      func(childComplexity int) int
 		Needs     func(childComplexity int) int
 		Outputs   func(childComplexity int) int
+	}
+
+	JobStepApproval struct {
+		Count          func(childComplexity int) int
+		Message        func(childComplexity int) int
+		Role           func(childComplexity int) int
+		TimeoutSeconds func(childComplexity int) int
 	}
 
 	JobVersion struct {
@@ -386,6 +437,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AdHocRun            func(childComplexity int, input model.AdHocRunInput) int
+		Approve             func(childComplexity int, input model.DecideApprovalInput) int
 		CancelRun           func(childComplexity int, input model.CancelRunInput) int
 		ChangePassword      func(childComplexity int, input model.ChangePasswordInput) int
 		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
@@ -410,6 +462,7 @@ type ComplexityRoot struct {
 		ImportJob           func(childComplexity int, input model.ImportJobInput) int
 		Login               func(childComplexity int, input model.LoginInput) int
 		Logout              func(childComplexity int) int
+		Reject              func(childComplexity int, input model.DecideApprovalInput) int
 		RetryRun            func(childComplexity int, input model.RetryRunInput) int
 		RevokeAPIToken      func(childComplexity int, input model.RevokeAPITokenInput) int
 		RevokeAdmin         func(childComplexity int, input model.AdminInput) int
@@ -461,6 +514,8 @@ type ComplexityRoot struct {
 
 	Query struct {
 		APITokens       func(childComplexity int, first *int, after *string) int
+		Approval        func(childComplexity int, id string) int
+		Approvals       func(childComplexity int, projectID string, status []model.ApprovalStatus, first *int, after *string) int
 		AuditEvents     func(childComplexity int, first *int, after *string, filter *model.AuditFilter, projectID *string) int
 		CheckCommand    func(childComplexity int, projectID string, text string) int
 		Credential      func(childComplexity int, id string) int
@@ -513,6 +568,7 @@ type ComplexityRoot struct {
 	}
 
 	Run struct {
+		Approvals    func(childComplexity int) int
 		CreatedAt    func(childComplexity int) int
 		FinishedAt   func(childComplexity int) int
 		ID           func(childComplexity int) int
@@ -844,6 +900,160 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ApiTokenEdge.Node(childComplexity), true
 
+	case "Approval.canDecide":
+		if e.ComplexityRoot.Approval.CanDecide == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.CanDecide(childComplexity), true
+	case "Approval.createdAt":
+		if e.ComplexityRoot.Approval.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.CreatedAt(childComplexity), true
+	case "Approval.deadline":
+		if e.ComplexityRoot.Approval.Deadline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Deadline(childComplexity), true
+	case "Approval.decidedAt":
+		if e.ComplexityRoot.Approval.DecidedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.DecidedAt(childComplexity), true
+	case "Approval.id":
+		if e.ComplexityRoot.Approval.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.ID(childComplexity), true
+	case "Approval.message":
+		if e.ComplexityRoot.Approval.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Message(childComplexity), true
+	case "Approval.project":
+		if e.ComplexityRoot.Approval.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Project(childComplexity), true
+	case "Approval.reason":
+		if e.ComplexityRoot.Approval.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Reason(childComplexity), true
+	case "Approval.requestedBy":
+		if e.ComplexityRoot.Approval.RequestedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.RequestedBy(childComplexity), true
+	case "Approval.required":
+		if e.ComplexityRoot.Approval.Required == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Required(childComplexity), true
+	case "Approval.role":
+		if e.ComplexityRoot.Approval.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Role(childComplexity), true
+	case "Approval.run":
+		if e.ComplexityRoot.Approval.Run == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Run(childComplexity), true
+	case "Approval.status":
+		if e.ComplexityRoot.Approval.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Status(childComplexity), true
+	case "Approval.step":
+		if e.ComplexityRoot.Approval.Step == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Step(childComplexity), true
+	case "Approval.stepRunId":
+		if e.ComplexityRoot.Approval.StepRunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.StepRunID(childComplexity), true
+	case "Approval.votes":
+		if e.ComplexityRoot.Approval.Votes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Votes(childComplexity), true
+
+	case "ApprovalConnection.edges":
+		if e.ComplexityRoot.ApprovalConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalConnection.Edges(childComplexity), true
+	case "ApprovalConnection.pageInfo":
+		if e.ComplexityRoot.ApprovalConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalConnection.PageInfo(childComplexity), true
+
+	case "ApprovalEdge.cursor":
+		if e.ComplexityRoot.ApprovalEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalEdge.Cursor(childComplexity), true
+	case "ApprovalEdge.node":
+		if e.ComplexityRoot.ApprovalEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalEdge.Node(childComplexity), true
+
+	case "ApprovalVote.at":
+		if e.ComplexityRoot.ApprovalVote.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalVote.At(childComplexity), true
+	case "ApprovalVote.comment":
+		if e.ComplexityRoot.ApprovalVote.Comment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalVote.Comment(childComplexity), true
+	case "ApprovalVote.decision":
+		if e.ComplexityRoot.ApprovalVote.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalVote.Decision(childComplexity), true
+	case "ApprovalVote.user":
+		if e.ComplexityRoot.ApprovalVote.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalVote.User(childComplexity), true
+	case "ApprovalVote.userId":
+		if e.ComplexityRoot.ApprovalVote.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApprovalVote.UserID(childComplexity), true
+
 	case "AuditEvent.action":
 		if e.ComplexityRoot.AuditEvent.Action == nil {
 			break
@@ -1116,6 +1326,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CredentialEdge.Node(childComplexity), true
+
+	case "DecideApprovalPayload.approval":
+		if e.ComplexityRoot.DecideApprovalPayload.Approval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DecideApprovalPayload.Approval(childComplexity), true
 
 	case "DefineRolePayload.role":
 		if e.ComplexityRoot.DefineRolePayload.Role == nil {
@@ -1708,6 +1925,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JobStep.Action(childComplexity), true
+	case "JobStep.approval":
+		if e.ComplexityRoot.JobStep.Approval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStep.Approval(childComplexity), true
 	case "JobStep.condition":
 		if e.ComplexityRoot.JobStep.Condition == nil {
 			break
@@ -1738,6 +1961,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.JobStep.Outputs(childComplexity), true
+
+	case "JobStepApproval.count":
+		if e.ComplexityRoot.JobStepApproval.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStepApproval.Count(childComplexity), true
+	case "JobStepApproval.message":
+		if e.ComplexityRoot.JobStepApproval.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStepApproval.Message(childComplexity), true
+	case "JobStepApproval.role":
+		if e.ComplexityRoot.JobStepApproval.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStepApproval.Role(childComplexity), true
+	case "JobStepApproval.timeoutSeconds":
+		if e.ComplexityRoot.JobStepApproval.TimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobStepApproval.TimeoutSeconds(childComplexity), true
 
 	case "JobVersion.createdAt":
 		if e.ComplexityRoot.JobVersion.CreatedAt == nil {
@@ -1853,6 +2101,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdHocRun(childComplexity, args["input"].(model.AdHocRunInput)), true
+	case "Mutation.approve":
+		if e.ComplexityRoot.Mutation.Approve == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approve_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Approve(childComplexity, args["input"].(model.DecideApprovalInput)), true
 	case "Mutation.cancelRun":
 		if e.ComplexityRoot.Mutation.CancelRun == nil {
 			break
@@ -2112,6 +2371,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.reject":
+		if e.ComplexityRoot.Mutation.Reject == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reject_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Reject(childComplexity, args["input"].(model.DecideApprovalInput)), true
 	case "Mutation.retryRun":
 		if e.ComplexityRoot.Mutation.RetryRun == nil {
 			break
@@ -2433,6 +2703,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.APITokens(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.approval":
+		if e.ComplexityRoot.Query.Approval == nil {
+			break
+		}
+
+		args, err := ec.field_Query_approval_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Approval(childComplexity, args["id"].(string)), true
+	case "Query.approvals":
+		if e.ComplexityRoot.Query.Approvals == nil {
+			break
+		}
+
+		args, err := ec.field_Query_approvals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Approvals(childComplexity, args["projectId"].(string), args["status"].([]model.ApprovalStatus), args["first"].(*int), args["after"].(*string)), true
 	case "Query.auditEvents":
 		if e.ComplexityRoot.Query.AuditEvents == nil {
 			break
@@ -2749,6 +3041,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RoleGrantPayload.Assignment(childComplexity), true
 
+	case "Run.approvals":
+		if e.ComplexityRoot.Run.Approvals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Run.Approvals(childComplexity), true
 	case "Run.createdAt":
 		if e.ComplexityRoot.Run.CreatedAt == nil {
 			break
@@ -3562,6 +3860,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateTriggerInput,
 		ec.unmarshalInputCreateUserInput,
 		ec.unmarshalInputCredentialFilter,
+		ec.unmarshalInputDecideApprovalInput,
 		ec.unmarshalInputDefineRoleInput,
 		ec.unmarshalInputDeleteCredentialInput,
 		ec.unmarshalInputDeleteGuardRuleInput,
@@ -3743,6 +4042,9 @@ enum Permission {
   JOB_WRITE
   "Run jobs and cancel their runs."
   JOB_RUN
+  APPROVAL_READ
+  "Approve or reject, with the role the approval asks for."
+  APPROVAL_DECIDE
   "System."
   PROJECT_CREATE
   "System."
@@ -4025,6 +4327,102 @@ extend type Mutation {
   createApiToken(input: CreateApiTokenInput!): CreateApiTokenPayload! @authenticated
   "Revokes one of the caller's tokens (an admin may revoke anyone's)."
   revokeApiToken(input: RevokeApiTokenInput!): RevokeApiTokenPayload! @authenticated
+}
+`, BuiltIn: false},
+	{Name: "../../schema/approvals.graphqls", Input: `"""
+A request for people holding a project role to let a run go on: a run held
+before it starts because a command guard rule asked for approval (step is
+null), or an approval step of a run. It is decided by the first rejection,
+or once ` + "`" + `required` + "`" + ` people approved; it expires at its deadline, and is
+canceled with its run.
+"""
+type Approval {
+  id: ID!
+  project: Project!
+  run: Run
+  "The approval step; null for a run held by a command guard rule."
+  step: String
+  stepRunId: ID
+  "The project role a voter must hold (the system admin counts for any)."
+  role: String!
+  "How many approvals let the run go on."
+  required: Int!
+  status: ApprovalStatus!
+  "The approval step's message to the approvers."
+  message: String!
+  "Why a run is held: the command guard rule that matched, and where."
+  reason: String!
+  "Who or what started the run; that user may not approve it."
+  requestedBy: String!
+  deadline: Time!
+  createdAt: Time!
+  decidedAt: Time
+  "The votes, in the order they were cast."
+  votes: [ApprovalVote!]!
+  "Whether the caller may vote on it now: pending, with the role, not voted yet."
+  canDecide: Boolean!
+}
+
+enum ApprovalStatus {
+  PENDING
+  APPROVED
+  REJECTED
+  "Its deadline passed first."
+  EXPIRED
+  "Its run was canceled or stopped first."
+  CANCELED
+}
+
+enum ApprovalDecision {
+  APPROVE
+  REJECT
+}
+
+type ApprovalVote {
+  userId: ID!
+  "Null once the user is deleted."
+  user: User
+  decision: ApprovalDecision!
+  comment: String!
+  at: Time!
+}
+
+type ApprovalConnection {
+  edges: [ApprovalEdge!]!
+  pageInfo: PageInfo!
+}
+
+type ApprovalEdge {
+  cursor: String!
+  node: Approval!
+}
+
+extend type Run {
+  "Its approvals: the one holding it before it starts, and those of its approval steps."
+  approvals: [Approval!]! @hasPermission(permission: APPROVAL_READ)
+}
+
+extend type Query {
+  "A project's approvals, newest first; status [PENDING] is the inbox."
+  approvals(projectId: ID!, status: [ApprovalStatus!], first: Int, after: String): ApprovalConnection! @hasPermission(permission: APPROVAL_READ, project: "projectId")
+  approval(id: ID!): Approval @hasPermission(permission: APPROVAL_READ, object: "id")
+}
+
+input DecideApprovalInput {
+  id: ID!
+  "Why; at most 2000 bytes."
+  comment: String
+}
+
+type DecideApprovalPayload {
+  approval: Approval!
+}
+
+extend type Mutation {
+  "Approve, with the role the approval asks for (and not one's own run)."
+  approve(input: DecideApprovalInput!): DecideApprovalPayload! @hasPermission(permission: APPROVAL_DECIDE, object: "input.id")
+  "Reject: the approval step fails, or the held run is canceled."
+  reject(input: DecideApprovalInput!): DecideApprovalPayload! @hasPermission(permission: APPROVAL_DECIDE, object: "input.id")
 }
 `, BuiltIn: false},
 	{Name: "../../schema/executors.graphqls", Input: `"A JSON object, e.g. a JSON Schema."
@@ -4507,12 +4905,25 @@ type JobParameter {
 
 type JobStep {
   name: String!
+  "Empty for an approval step."
   executor: String!
   action: String!
+  "Set for an approval step, which runs nothing and waits for people to approve."
+  approval: JobStepApproval
   needs: [String!]!
   "on_success, on_failure or always."
   condition: String!
   outputs: [String!]!
+}
+
+type JobStepApproval {
+  "The project role approvers must hold."
+  role: String!
+  "How many people must approve."
+  count: Int!
+  "How long the step waits, in seconds, before it times out."
+  timeoutSeconds: Int!
+  message: String!
 }
 
 type JobVersion {
@@ -4700,6 +5111,8 @@ type Run {
 }
 
 enum RunStatus {
+  "Held before it starts: a command guard rule asked for an approval (see approvals)."
+  WAITING_APPROVAL
   QUEUED
   RUNNING
   SUCCEEDED
@@ -4711,6 +5124,8 @@ enum RunStatus {
 enum StepStatus {
   PENDING
   RUNNING
+  "An approval step waiting for people to approve (see Run.approvals)."
+  WAITING_APPROVAL
   SUCCEEDED
   FAILED
   SKIPPED
@@ -5222,6 +5637,80 @@ func (ec *executionContext) childFields_ApiTokenEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type ApiTokenEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Approval(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Approval_id(ctx, field)
+	case "project":
+		return ec.fieldContext_Approval_project(ctx, field)
+	case "run":
+		return ec.fieldContext_Approval_run(ctx, field)
+	case "step":
+		return ec.fieldContext_Approval_step(ctx, field)
+	case "stepRunId":
+		return ec.fieldContext_Approval_stepRunId(ctx, field)
+	case "role":
+		return ec.fieldContext_Approval_role(ctx, field)
+	case "required":
+		return ec.fieldContext_Approval_required(ctx, field)
+	case "status":
+		return ec.fieldContext_Approval_status(ctx, field)
+	case "message":
+		return ec.fieldContext_Approval_message(ctx, field)
+	case "reason":
+		return ec.fieldContext_Approval_reason(ctx, field)
+	case "requestedBy":
+		return ec.fieldContext_Approval_requestedBy(ctx, field)
+	case "deadline":
+		return ec.fieldContext_Approval_deadline(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Approval_createdAt(ctx, field)
+	case "decidedAt":
+		return ec.fieldContext_Approval_decidedAt(ctx, field)
+	case "votes":
+		return ec.fieldContext_Approval_votes(ctx, field)
+	case "canDecide":
+		return ec.fieldContext_Approval_canDecide(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Approval", field.Name)
+}
+
+func (ec *executionContext) childFields_ApprovalConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ApprovalConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ApprovalConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApprovalConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ApprovalEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ApprovalEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ApprovalEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApprovalEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ApprovalVote(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userId":
+		return ec.fieldContext_ApprovalVote_userId(ctx, field)
+	case "user":
+		return ec.fieldContext_ApprovalVote_user(ctx, field)
+	case "decision":
+		return ec.fieldContext_ApprovalVote_decision(ctx, field)
+	case "comment":
+		return ec.fieldContext_ApprovalVote_comment(ctx, field)
+	case "at":
+		return ec.fieldContext_ApprovalVote_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApprovalVote", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5396,6 +5885,14 @@ func (ec *executionContext) childFields_CredentialEdge(ctx context.Context, fiel
 		return ec.fieldContext_CredentialEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CredentialEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_DecideApprovalPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "approval":
+		return ec.fieldContext_DecideApprovalPayload_approval(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DecideApprovalPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_DefineRolePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5732,6 +6229,8 @@ func (ec *executionContext) childFields_JobStep(ctx context.Context, field graph
 		return ec.fieldContext_JobStep_executor(ctx, field)
 	case "action":
 		return ec.fieldContext_JobStep_action(ctx, field)
+	case "approval":
+		return ec.fieldContext_JobStep_approval(ctx, field)
 	case "needs":
 		return ec.fieldContext_JobStep_needs(ctx, field)
 	case "condition":
@@ -5740,6 +6239,20 @@ func (ec *executionContext) childFields_JobStep(ctx context.Context, field graph
 		return ec.fieldContext_JobStep_outputs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JobStep", field.Name)
+}
+
+func (ec *executionContext) childFields_JobStepApproval(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "role":
+		return ec.fieldContext_JobStepApproval_role(ctx, field)
+	case "count":
+		return ec.fieldContext_JobStepApproval_count(ctx, field)
+	case "timeoutSeconds":
+		return ec.fieldContext_JobStepApproval_timeoutSeconds(ctx, field)
+	case "message":
+		return ec.fieldContext_JobStepApproval_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type JobStepApproval", field.Name)
 }
 
 func (ec *executionContext) childFields_JobVersion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5966,6 +6479,8 @@ func (ec *executionContext) childFields_Run(ctx context.Context, field graphql.C
 		return ec.fieldContext_Run_steps(ctx, field)
 	case "tasks":
 		return ec.fieldContext_Run_tasks(ctx, field)
+	case "approvals":
+		return ec.fieldContext_Run_approvals(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Run", field.Name)
 }

@@ -47,6 +47,16 @@ type AdminPayload struct {
 	User *User `json:"user"`
 }
 
+type ApprovalConnection struct {
+	Edges    []*ApprovalEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+type ApprovalEdge struct {
+	Cursor string    `json:"cursor"`
+	Node   *Approval `json:"node"`
+}
+
 // Who did what to which object, from where, and whether it was allowed.
 type AuditEvent struct {
 	ID string    `json:"id"`
@@ -221,6 +231,16 @@ type CredentialFilter struct {
 	Kind   *CredentialKind `json:"kind,omitempty"`
 }
 
+type DecideApprovalInput struct {
+	ID string `json:"id"`
+	// Why; at most 2000 bytes.
+	Comment *string `json:"comment,omitempty"`
+}
+
+type DecideApprovalPayload struct {
+	Approval *Approval `json:"approval"`
+}
+
 type DefineRoleInput struct {
 	// Lower-case; not a built-in role's name. Defining an existing custom role replaces its permissions.
 	Name        string       `json:"name"`
@@ -391,13 +411,26 @@ type JobParameter struct {
 }
 
 type JobStep struct {
-	Name     string   `json:"name"`
-	Executor string   `json:"executor"`
-	Action   string   `json:"action"`
-	Needs    []string `json:"needs"`
+	Name string `json:"name"`
+	// Empty for an approval step.
+	Executor string `json:"executor"`
+	Action   string `json:"action"`
+	// Set for an approval step, which runs nothing and waits for people to approve.
+	Approval *JobStepApproval `json:"approval,omitempty"`
+	Needs    []string         `json:"needs"`
 	// on_success, on_failure or always.
 	Condition string   `json:"condition"`
 	Outputs   []string `json:"outputs"`
+}
+
+type JobStepApproval struct {
+	// The project role approvers must hold.
+	Role string `json:"role"`
+	// How many people must approve.
+	Count int `json:"count"`
+	// How long the step waits, in seconds, before it times out.
+	TimeoutSeconds int    `json:"timeoutSeconds"`
+	Message        string `json:"message"`
 }
 
 type JobVersion struct {
@@ -804,6 +837,124 @@ type Viewer struct {
 	// Set when the caller authenticated with an API token.
 	Token *ApiToken         `json:"token,omitempty"`
 	Roles []*RoleAssignment `json:"roles"`
+}
+
+type ApprovalDecision string
+
+const (
+	ApprovalDecisionApprove ApprovalDecision = "APPROVE"
+	ApprovalDecisionReject  ApprovalDecision = "REJECT"
+)
+
+var AllApprovalDecision = []ApprovalDecision{
+	ApprovalDecisionApprove,
+	ApprovalDecisionReject,
+}
+
+func (e ApprovalDecision) IsValid() bool {
+	switch e {
+	case ApprovalDecisionApprove, ApprovalDecisionReject:
+		return true
+	}
+	return false
+}
+
+func (e ApprovalDecision) String() string {
+	return string(e)
+}
+
+func (e *ApprovalDecision) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ApprovalDecision(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ApprovalDecision", str)
+	}
+	return nil
+}
+
+func (e ApprovalDecision) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ApprovalDecision) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ApprovalDecision) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ApprovalStatus string
+
+const (
+	ApprovalStatusPending  ApprovalStatus = "PENDING"
+	ApprovalStatusApproved ApprovalStatus = "APPROVED"
+	ApprovalStatusRejected ApprovalStatus = "REJECTED"
+	// Its deadline passed first.
+	ApprovalStatusExpired ApprovalStatus = "EXPIRED"
+	// Its run was canceled or stopped first.
+	ApprovalStatusCanceled ApprovalStatus = "CANCELED"
+)
+
+var AllApprovalStatus = []ApprovalStatus{
+	ApprovalStatusPending,
+	ApprovalStatusApproved,
+	ApprovalStatusRejected,
+	ApprovalStatusExpired,
+	ApprovalStatusCanceled,
+}
+
+func (e ApprovalStatus) IsValid() bool {
+	switch e {
+	case ApprovalStatusPending, ApprovalStatusApproved, ApprovalStatusRejected, ApprovalStatusExpired, ApprovalStatusCanceled:
+		return true
+	}
+	return false
+}
+
+func (e ApprovalStatus) String() string {
+	return string(e)
+}
+
+func (e *ApprovalStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ApprovalStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ApprovalStatus", str)
+	}
+	return nil
+}
+
+func (e ApprovalStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ApprovalStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ApprovalStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type AuditOutcome string
@@ -1246,7 +1397,10 @@ const (
 	PermissionJobRead         Permission = "JOB_READ"
 	PermissionJobWrite        Permission = "JOB_WRITE"
 	// Run jobs and cancel their runs.
-	PermissionJobRun Permission = "JOB_RUN"
+	PermissionJobRun       Permission = "JOB_RUN"
+	PermissionApprovalRead Permission = "APPROVAL_READ"
+	// Approve or reject, with the role the approval asks for.
+	PermissionApprovalDecide Permission = "APPROVAL_DECIDE"
 	// System.
 	PermissionProjectCreate Permission = "PROJECT_CREATE"
 	// System.
@@ -1280,6 +1434,8 @@ var AllPermission = []Permission{
 	PermissionJobRead,
 	PermissionJobWrite,
 	PermissionJobRun,
+	PermissionApprovalRead,
+	PermissionApprovalDecide,
 	PermissionProjectCreate,
 	PermissionUserManage,
 	PermissionRoleManage,
@@ -1292,7 +1448,7 @@ var AllPermission = []Permission{
 
 func (e Permission) IsValid() bool {
 	switch e {
-	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead, PermissionGuardRead, PermissionGuardWrite, PermissionScheduleRead, PermissionScheduleWrite:
+	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionApprovalRead, PermissionApprovalDecide, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead, PermissionGuardRead, PermissionGuardWrite, PermissionScheduleRead, PermissionScheduleWrite:
 		return true
 	}
 	return false
@@ -1336,15 +1492,18 @@ func (e Permission) MarshalJSON() ([]byte, error) {
 type RunStatus string
 
 const (
-	RunStatusQueued    RunStatus = "QUEUED"
-	RunStatusRunning   RunStatus = "RUNNING"
-	RunStatusSucceeded RunStatus = "SUCCEEDED"
-	RunStatusFailed    RunStatus = "FAILED"
-	RunStatusCanceled  RunStatus = "CANCELED"
-	RunStatusTimedOut  RunStatus = "TIMED_OUT"
+	// Held before it starts: a command guard rule asked for an approval (see approvals).
+	RunStatusWaitingApproval RunStatus = "WAITING_APPROVAL"
+	RunStatusQueued          RunStatus = "QUEUED"
+	RunStatusRunning         RunStatus = "RUNNING"
+	RunStatusSucceeded       RunStatus = "SUCCEEDED"
+	RunStatusFailed          RunStatus = "FAILED"
+	RunStatusCanceled        RunStatus = "CANCELED"
+	RunStatusTimedOut        RunStatus = "TIMED_OUT"
 )
 
 var AllRunStatus = []RunStatus{
+	RunStatusWaitingApproval,
 	RunStatusQueued,
 	RunStatusRunning,
 	RunStatusSucceeded,
@@ -1355,7 +1514,7 @@ var AllRunStatus = []RunStatus{
 
 func (e RunStatus) IsValid() bool {
 	switch e {
-	case RunStatusQueued, RunStatusRunning, RunStatusSucceeded, RunStatusFailed, RunStatusCanceled, RunStatusTimedOut:
+	case RunStatusWaitingApproval, RunStatusQueued, RunStatusRunning, RunStatusSucceeded, RunStatusFailed, RunStatusCanceled, RunStatusTimedOut:
 		return true
 	}
 	return false
@@ -1399,18 +1558,21 @@ func (e RunStatus) MarshalJSON() ([]byte, error) {
 type StepStatus string
 
 const (
-	StepStatusPending   StepStatus = "PENDING"
-	StepStatusRunning   StepStatus = "RUNNING"
-	StepStatusSucceeded StepStatus = "SUCCEEDED"
-	StepStatusFailed    StepStatus = "FAILED"
-	StepStatusSkipped   StepStatus = "SKIPPED"
-	StepStatusCanceled  StepStatus = "CANCELED"
-	StepStatusTimedOut  StepStatus = "TIMED_OUT"
+	StepStatusPending StepStatus = "PENDING"
+	StepStatusRunning StepStatus = "RUNNING"
+	// An approval step waiting for people to approve (see Run.approvals).
+	StepStatusWaitingApproval StepStatus = "WAITING_APPROVAL"
+	StepStatusSucceeded       StepStatus = "SUCCEEDED"
+	StepStatusFailed          StepStatus = "FAILED"
+	StepStatusSkipped         StepStatus = "SKIPPED"
+	StepStatusCanceled        StepStatus = "CANCELED"
+	StepStatusTimedOut        StepStatus = "TIMED_OUT"
 )
 
 var AllStepStatus = []StepStatus{
 	StepStatusPending,
 	StepStatusRunning,
+	StepStatusWaitingApproval,
 	StepStatusSucceeded,
 	StepStatusFailed,
 	StepStatusSkipped,
@@ -1420,7 +1582,7 @@ var AllStepStatus = []StepStatus{
 
 func (e StepStatus) IsValid() bool {
 	switch e {
-	case StepStatusPending, StepStatusRunning, StepStatusSucceeded, StepStatusFailed, StepStatusSkipped, StepStatusCanceled, StepStatusTimedOut:
+	case StepStatusPending, StepStatusRunning, StepStatusWaitingApproval, StepStatusSucceeded, StepStatusFailed, StepStatusSkipped, StepStatusCanceled, StepStatusTimedOut:
 		return true
 	}
 	return false
