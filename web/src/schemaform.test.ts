@@ -15,6 +15,7 @@ const schema: JSONSchema = {
     extra: { type: 'array', items: { type: 'object' } },
     token: { type: 'string' },
     sudo: { type: 'object', properties: { enabled: { type: 'boolean', default: false }, user: { type: 'string', default: 'root' } } },
+    jump: { type: 'object', properties: { address: { type: 'string' }, port: { type: 'integer' } }, required: ['address'] },
   },
   required: ['command'],
 };
@@ -32,6 +33,7 @@ describe('fieldsOf', () => {
       ['extra', 'json'],
       ['token', 'secret'],
       ['sudo', 'object'],
+      ['jump', 'object'],
     ]);
     expect(fields[0].required).toBe(true);
     expect(fields[2].options).toEqual(['strict', 'accept-new']);
@@ -61,6 +63,12 @@ describe('buildParams', () => {
   it('reports each field at fault', () => {
     const { errors } = buildParams(fields, { timeout: '1.5', env: 'novalue', extra: '{', 'sudo.enabled': true });
     expect(errors).toEqual({ command: 'required', timeout: 'must be a whole number', env: 'line 1: write NAME=value', extra: 'must be JSON' });
+  });
+
+  it('asks for the required fields of an optional object only once it is used', () => {
+    expect(buildParams(fields, { command: 'x' }).errors).toEqual({});
+    expect(buildParams(fields, { command: 'x', 'jump.port': '2222' }).errors).toEqual({ 'jump.address': 'required' });
+    expect(buildParams(fields, { command: 'x', 'jump.address': 'bastion' }).params).toEqual({ command: 'x', jump: { address: 'bastion' } });
   });
 
   it('nests objects and leaves an untouched one out', () => {

@@ -124,12 +124,18 @@ function buildObject(fields: readonly Field[], values: FormValues, errors: Recor
   return out;
 }
 
+const isMissing = (e: string) => e === 'required';
+
 function readField(f: Field, values: FormValues, errors: Record<string, string>): unknown {
   const raw = values[f.path];
   if (f.kind === 'object') {
-    const sub = buildObject(f.children ?? [], values, errors);
+    // An optional object left empty is left out, required children and all.
+    const subErrors: Record<string, string> = {};
+    const sub = buildObject(f.children ?? [], values, subErrors);
+    const touched = Object.keys(sub).length > 0 || Object.keys(subErrors).some((k) => !isMissing(subErrors[k]));
+    if (touched || f.required) Object.assign(errors, subErrors);
     if (Object.keys(sub).length > 0) return sub;
-    if (f.required) errors[f.path] = 'required';
+    if (f.required && Object.keys(subErrors).length === 0) errors[f.path] = 'required';
     return undefined;
   }
   if (f.kind === 'boolean') {

@@ -51,7 +51,8 @@ const AdHocRunDoc = graphql(`
 
 export function AdHocPage({ projectId, perms }: ProjectContext) {
   const [{ data: ex, error: exError }] = useQuery({ query: ExecutorsDoc });
-  const [{ data: hostData }] = useQuery({ query: TargetHostsDoc, variables: { projectId } });
+  const context = useMemo(() => ({ additionalTypenames: ['Host'] }), []);
+  const [{ data: hostData }] = useQuery({ query: TargetHostsDoc, variables: { projectId }, context });
   const [executor, setExecutor] = useState('');
   const [action, setAction] = useState('');
   const [values, setValues] = useState<FormValues>({});

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError } from '../errors';
@@ -39,7 +39,9 @@ const kinds = ['SSH_KEY', 'PASSWORD', 'TOKEN', 'DATABASE_DSN'] as const;
 const credentialFields = ['name', 'kind', 'username', 'description', 'secret', 'passphrase'];
 
 export function CredentialsPage({ projectId, perms }: ProjectContext) {
-  const [{ data, error }] = useQuery({ query: CredentialsDoc, variables: { projectId }, requestPolicy: 'cache-and-network' });
+  // An empty list names no Credential, so say which type refreshes it.
+  const context = useMemo(() => ({ additionalTypenames: ['Credential'] }), []);
+  const [{ data, error }] = useQuery({ query: CredentialsDoc, variables: { projectId }, requestPolicy: 'cache-and-network', context });
   return (
     <section>
       <h1>Credentials</h1>

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError } from '../errors';
@@ -73,7 +73,9 @@ export function HostsPage({ projectId, perms }: ProjectContext) {
   const [search, setSearch] = useState('');
   const [selector, setSelector] = useState('');
   const filter = { search: search || undefined, selector: selector || undefined };
-  const [{ data, error, fetching }] = useQuery({ query: HostsDoc, variables: { projectId, filter }, requestPolicy: 'cache-and-network' });
+  // An empty list names no Host, so say which type refreshes it.
+  const context = useMemo(() => ({ additionalTypenames: ['Host'] }), []);
+  const [{ data, error, fetching }] = useQuery({ query: HostsDoc, variables: { projectId, filter }, requestPolicy: 'cache-and-network', context });
   const hosts = data?.hosts.edges.map((e) => e.node) ?? [];
   const listProblems = describeError(error);
   const selectorProblem = selector ? listProblems.find((p) => p.code === 'BAD_USER_INPUT') : undefined;
@@ -134,7 +136,8 @@ function NewHost({ projectId }: { projectId: string }) {
   const [form, setForm] = useState({ name: '', address: '', port: '', labels: '', credential: '', os: 'LINUX' });
   const [local, setLocal] = useState<Record<string, string>>({});
   const [created, setCreated] = useState('');
-  const [{ data: creds }] = useQuery({ query: CredentialChoicesDoc, variables: { projectId } });
+  const context = useMemo(() => ({ additionalTypenames: ['Credential'] }), []);
+  const [{ data: creds }] = useQuery({ query: CredentialChoicesDoc, variables: { projectId }, context });
   const [{ error, fetching }, create] = useMutation(CreateHostDoc);
   const { at, rest } = formProblems(error, local, hostFields);
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
