@@ -12,6 +12,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -93,6 +94,10 @@ func TestE2EConsole(t *testing.T) {
 	e2eGraphQL(t, srv.url, `mutation($in: RoleGrantInput!) { grantRole(input: $in) { assignment { role } } }`,
 		map[string]any{"in": map[string]any{"projectId": project, "userId": viewer, "role": "viewer"}}, &granted)
 
+	// A second project with 1,000 hosts, for the run page's measure.
+	scale := e2eCreateProject(t, srv.url, "scale")
+	e2eCreateHosts(t, srv.url, scale, 1000, map[string]any{"key": "fleet", "value": "big"})
+
 	artifacts := filepath.Join(root, "web", "test-artifacts", "console-e2e")
 	require.NoError(t, os.RemoveAll(artifacts))
 	t.Logf("console screenshots: %s", artifacts)
@@ -107,6 +112,7 @@ func TestE2EConsole(t *testing.T) {
 		"VIEWER_USER=vera",
 		"VIEWER_PASSWORD="+viewerPassword,
 		"PROJECT=console",
+		"SCALE_PROJECT=scale",
 		"SSHD_ADDR="+sshd.Addr,
 		"SSHD_PORT="+strconv.Itoa(sshd.Port),
 		"SSH_KEY_FILE="+keyFile,
@@ -142,4 +148,29 @@ func e2eServesConsole(t *testing.T, bin string, index []byte) bool {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode == http.StatusOK && bytes.Equal(bytes.TrimSpace(body), bytes.TrimSpace(index)) && strings.Contains(string(body), `id="root"`)
+}
+
+// e2eCreateHosts creates n hosts named host-0001... with label, 50 to a
+// request (aliased mutations run one after the other).
+func e2eCreateHosts(t *testing.T, baseURL, projectID string, n int, label map[string]any) {
+	t.Helper()
+	const batch = 50
+	for from := 0; from < n; from += batch {
+		var q strings.Builder
+		vars := map[string]any{}
+		q.WriteString("mutation(")
+		for i := from; i < min(from+batch, n); i++ {
+			fmt.Fprintf(&q, "$h%d: CreateHostInput!,", i)
+			vars[fmt.Sprintf("h%d", i)] = map[string]any{"projectId": projectID, "name": fmt.Sprintf("host-%04d", i+1),
+				"address": "127.0.0.1", "labels": []map[string]any{label}}
+		}
+		q.WriteString(") {")
+		for i := from; i < min(from+batch, n); i++ {
+			fmt.Fprintf(&q, " h%d: createHost(input: $h%d) { host { id } }", i, i)
+		}
+		q.WriteString(" }")
+		var data map[string]any
+		e2eGraphQL(t, baseURL, q.String(), vars, &data)
+		require.Len(t, data, min(batch, n-from))
+	}
 }
