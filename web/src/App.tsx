@@ -1,4 +1,4 @@
-import { createContext, useContext, useEffect, useMemo, useState } from 'react';
+import { createContext, useContext, useEffect, useMemo, useRef, useState } from 'react';
 import { Provider, useMutation, useQuery } from 'urql';
 import { newClient } from './client';
 import { describeError } from './errors';
@@ -72,11 +72,16 @@ export interface ProjectContext {
 const SessionContext = createContext<{ resetClient: () => void }>({ resetClient: () => {} });
 
 export function App() {
-  const [{ client, ws }, setClient] = useState(newClient);
+  // A new client (a new socket, an empty cache) after signing in or out,
+  // or when the session turns out to be gone: the Viewer query then asks
+  // for the login page.
+  const [{ client, ws }, setClient] = useState(() => newClient(() => resetRef.current()));
+  const resetRef = useRef(() => {});
   const resetClient = () => {
     void ws.dispose();
-    setClient(newClient());
+    setClient(newClient(() => resetRef.current()));
   };
+  resetRef.current = resetClient;
   return (
     <Provider value={client}>
       <SessionContext.Provider value={{ resetClient }}>

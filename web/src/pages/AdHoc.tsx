@@ -59,6 +59,7 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
   const [localErrors, setLocalErrors] = useState<Record<string, string>>({});
   const [hosts, setHosts] = useState<string[]>([]);
   const [selector, setSelector] = useState('');
+  const [hostSearch, setHostSearch] = useState('');
   const [{ error, fetching }, launch] = useMutation(AdHocRunDoc);
 
   const executors = ex?.executors ?? [];
@@ -76,6 +77,12 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
     else rest.push(p);
   }
   const canRun = perms.can('JOB_RUN');
+  // Picked hosts stay in view; of the others, the first 50 that match.
+  const q = hostSearch.trim().toLowerCase();
+  const all = hostData?.hosts.edges ?? [];
+  const matching = all.filter(({ node: h }) => !hosts.includes(h.id) && (!q || h.name.toLowerCase().includes(q) || h.address.toLowerCase().includes(q)));
+  const pickable = [...all.filter(({ node: h }) => hosts.includes(h.id)), ...matching.slice(0, 50)];
+  const more = matching.length - Math.min(matching.length, 50);
 
   return (
     <section>
@@ -139,8 +146,11 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
         {act && <SchemaForm fields={fields} values={values} errors={paramErrors} onChange={setValues} />}
         <fieldset className="targets">
           <legend>Targets</legend>
+          <Row label="Hosts" hint={`${hosts.length} picked`}>
+            <input name="host-search" value={hostSearch} onChange={(e) => setHostSearch(e.target.value)} placeholder="find hosts by name or address" />
+          </Row>
           <div className="host-picks" data-testid="target-hosts">
-            {hostData?.hosts.edges.map(({ node: h }) => (
+            {pickable.map(({ node: h }) => (
               <label key={h.id} className="pick">
                 <input
                   type="checkbox"
@@ -151,6 +161,7 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
                 {h.name}
               </label>
             ))}
+            {more > 0 && <span className="hint">and {more} more: narrow the search, or use a selector</span>}
           </div>
           <Row label="and/or a label selector">
             <input name="target-selector" value={selector} onChange={(e) => setSelector(e.target.value)} placeholder="tier=web" />
