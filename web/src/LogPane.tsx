@@ -1,7 +1,7 @@
 // A task's log, tailed live over the taskLog subscription: what is stored
 // first, then chunks as they are stored. Search keeps the matching lines;
 // the download link fetches the whole stored log as a file.
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { useSubscription } from 'urql';
 import { describeError } from './errors';
 import { graphql } from './gql';
@@ -62,15 +62,19 @@ interface LogState {
 export function LogPane({ runId, taskId, hostName }: { runId: string; taskId: string; hostName: string }) {
   const [from, setFrom] = useState(0);
   const [search, setSearch] = useState('');
-  const [state] = useSubscription({ query: TaskLogDoc, variables: { taskId, afterSeq: from } }, (prev: LogState | undefined, data): LogState => {
-    const s = prev ?? { chunks: [], lastSeq: from };
+  // The log so far lives here, not in urql's state, so that subscribing
+  // again after a resync continues it rather than starting over.
+  const acc = useRef<LogState>({ chunks: [], lastSeq: 0 });
+  const [state] = useSubscription({ query: TaskLogDoc, variables: { taskId, afterSeq: from } }, (_prev: LogState | undefined, data): LogState => {
+    const s = acc.current;
     const fresh = data.taskLog.chunks.filter((c) => c.seq > s.lastSeq);
-    return {
+    acc.current = {
       chunks: fresh.length ? [...s.chunks, ...fresh] : s.chunks,
       lastSeq: fresh.length ? fresh[fresh.length - 1].seq : s.lastSeq,
       resync: data.taskLog.resyncAfterSeq ?? undefined,
       status: data.taskLog.taskStatus ?? s.status,
     };
+    return acc.current;
   });
   const log = state.data;
   // A subscriber that fell behind is told where to start again.
