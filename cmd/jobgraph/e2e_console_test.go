@@ -56,6 +56,8 @@ func TestE2EConsole(t *testing.T) {
 	e2eNeed(t, "Node.js 20.19 or later", "install it", err)
 	_, err = exec.LookPath("npm")
 	e2eNeed(t, "npm", "install it with Node.js", err)
+	_, err = exec.LookPath("make")
+	e2eNeed(t, "make", "install it (apt-get install -y make)", err)
 	_, err = os.Stat(e2eChromium)
 	e2eNeed(t, e2eChromium, "apt-get install -y chromium (.ci/deps does)", err)
 

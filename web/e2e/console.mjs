@@ -178,6 +178,14 @@ try {
   const file = await page.request.get(url + href);
   expect(file.ok() && (await file.text()) === 'hello-from-console\nreleased\n', `the downloaded log (${file.status()})`);
 
+  step = 'cancel a run';
+  await adHoc(`while [ ! -e ${join(work, 'never')} ]; do sleep 0.1; done`, ['web-2']);
+  await page.waitForSelector('[data-testid=host-grid] .cell[data-status=RUNNING]');
+  await page.click('[data-testid=cancel]');
+  expect((await waitRunStatus('CANCELED', 'FAILED', 'SUCCEEDED')) === 'CANCELED', 'the run CANCELED');
+  await page.waitForSelector('[data-testid=host-grid] .cell[data-status=CANCELED]');
+  expect((await page.$$('[data-testid=cancel], [data-testid=rerun-failed]')).length === 1, 'no cancel button once canceled, a re-run one instead');
+
   step = 'a failing command on two hosts, re-run failed hosts';
   const fixed = join(work, 'fixed');
   rmSync(fixed, { force: true });
@@ -197,7 +205,7 @@ try {
 
   step = 'runs list';
   await page.click('nav >> text=Runs');
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 3);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 4);
   await page.selectOption('select[name=status]', 'FAILED');
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 1);
   await shot('08-runs');
