@@ -149,7 +149,12 @@ try {
   // The selector previews what it selects.
   await page.fill('input[name=selector]', 'n=2');
   await page.waitForFunction(() => document.querySelector('[data-testid=host-count]')?.textContent === '1 hosts');
+  // A selector that does not parse says why, next to the selector.
+  await page.fill('input[name=selector]', 'tier in (web');
+  await page.waitForSelector('.row.bad input[name=selector]');
+  log('bad selector:', await page.textContent('.row.bad:has(input[name=selector]) .field-error'));
   await page.fill('input[name=selector]', '');
+  await page.waitForFunction(() => document.querySelector('[data-testid=host-count]')?.textContent === '2 hosts');
   await shot('03-hosts');
 
   step = 'ad-hoc echo, watched live';
@@ -206,8 +211,17 @@ try {
   step = 'runs list';
   await page.click('nav >> text=Runs');
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 4);
+  // The list follows the project's runs live (projectRuns).
+  await page.request.post(url + '/graphql', {
+    data: {
+      query: 'mutation($in: AdHocRunInput!) { adHocRun(input: $in) { run { id } } }',
+      variables: { in: { projectId: value, executor: 'ssh', action: 'command', params: { command: 'true', host_key_policy: 'accept-new' }, targets: { selector: 'n=1' } } },
+    },
+  });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 5);
   await page.selectOption('select[name=status]', 'FAILED');
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=runs] tbody tr').length === 1);
+  await page.selectOption('select[name=status]', '');
   await shot('08-runs');
 
   step = 'a run on 1,000 hosts';

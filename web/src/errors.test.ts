@@ -4,7 +4,7 @@ import { byField, describeError, fieldLabel } from './errors';
 describe('describeError', () => {
   it('puts a bad input next to its field, in the API words', () => {
     const [p] = describeError({ graphQLErrors: [{ message: 'input: createHost must not be empty', extensions: { code: 'BAD_USER_INPUT', field: 'address' } }] });
-    expect(p).toEqual({ code: 'BAD_USER_INPUT', field: 'address', text: 'Address: must not be empty' });
+    expect(p).toEqual({ code: 'BAD_USER_INPUT', field: 'address', text: 'Address: must not be empty', detail: 'must not be empty' });
   });
 
   it('says a forbidden action is the role, not the user', () => {
@@ -29,6 +29,12 @@ describe('describeError', () => {
     expect(describeError({ message: '[Network] Failed to fetch', networkError: new Error('Failed to fetch') })[0].code).toBe('NETWORK');
     expect(describeError({ networkError: new Error('x'), response: { status: 401 } })[0].code).toBe('UNAUTHENTICATED');
     expect(describeError(null)).toEqual([]);
+  });
+
+  it('does not repeat the field the message already names', () => {
+    const [p] = describeError({ graphQLErrors: [{ message: 'filter.selector: invalid selector "a in (" at position 5', extensions: { code: 'BAD_USER_INPUT', field: 'filter.selector' } }] });
+    expect(p.detail).toBe('invalid selector "a in (" at position 5');
+    expect(p.text).toBe('Filter selector: invalid selector "a in (" at position 5');
   });
 
   it('describes a conflict with its field', () => {

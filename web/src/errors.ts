@@ -19,6 +19,8 @@ export interface Problem {
   code: string;
   /** The input field at fault (extensions.field), if any. */
   field?: string;
+  /** The text without the field's name, to show next to that field. */
+  detail: string;
 }
 
 const lead: Record<string, string> = {
@@ -40,7 +42,8 @@ function cleanMessage(msg: string): string {
 export function describeGraphQLError(e: { message: string; extensions?: Record<string, unknown> }): Problem {
   const code = typeof e.extensions?.code === 'string' ? e.extensions.code : 'INTERNAL';
   const field = typeof e.extensions?.field === 'string' ? e.extensions.field : undefined;
-  const msg = cleanMessage(e.message);
+  let msg = cleanMessage(e.message);
+  if (field && msg.startsWith(`${field}: `)) msg = msg.slice(field.length + 2);
   let text: string;
   switch (code) {
     case 'BAD_USER_INPUT':
@@ -56,8 +59,10 @@ export function describeGraphQLError(e: { message: string; extensions?: Record<s
     default:
       text = `${lead[code] ?? msg}.`;
   }
-  return { text, code, field };
+  return { text, code, field, detail: field && (code === 'BAD_USER_INPUT' || code === 'CONFLICT') ? msg : text };
 }
+
+const plain = (text: string, code: string): Problem => ({ text, code, detail: text });
 
 /** Describes what an operation returned as errors; [] when nothing failed. */
 export function describeError(err: ApiErrorLike | null | undefined): Problem[] {
@@ -66,10 +71,10 @@ export function describeError(err: ApiErrorLike | null | undefined): Problem[] {
     return err.graphQLErrors.map(describeGraphQLError);
   }
   if (err.networkError) {
-    if (err.response?.status === 401) return [{ text: `${lead.UNAUTHENTICATED}.`, code: 'UNAUTHENTICATED' }];
-    return [{ text: `${lead.NETWORK}.`, code: 'NETWORK' }];
+    if (err.response?.status === 401) return [plain(`${lead.UNAUTHENTICATED}.`, 'UNAUTHENTICATED')];
+    return [plain(`${lead.NETWORK}.`, 'NETWORK')];
   }
-  return [{ text: err.message ? cleanMessage(err.message) : lead.INTERNAL, code: 'INTERNAL' }];
+  return [plain(err.message ? cleanMessage(err.message) : lead.INTERNAL, 'INTERNAL')];
 }
 
 /** "defaultCredentialId" -> "Default credential", "labels[0].key" -> "Labels 1 key". */

@@ -25,7 +25,7 @@ export function formProblems(err: ApiErrorLike | null | undefined, local: Record
   const rest: Problem[] = [];
   for (const p of api) {
     const name = p.field && (fields.includes(p.field) ? p.field : fields.find((f) => p.field!.endsWith(`.${f}`) || p.field!.startsWith(`${f}[`)));
-    if (name) at[name] = p.text;
+    if (name) at[name] = p.detail;
     else rest.push(p);
   }
   return { at, rest };

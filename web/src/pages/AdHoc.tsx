@@ -73,7 +73,7 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
   const rest = [];
   for (const p of apiProblems) {
     const name = p.field?.replace(/^(input\.)?params\.?/, '');
-    if (p.field && p.field !== name && name && fields.some((f) => f.path === name)) paramErrors[name] = p.text;
+    if (p.field && p.field !== name && name && fields.some((f) => f.path === name)) paramErrors[name] = p.detail;
     else rest.push(p);
   }
   const canRun = perms.can('JOB_RUN');

@@ -87,7 +87,7 @@ export function HostsPage({ projectId, perms }: ProjectContext) {
         <Row label="Search">
           <input name="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="name or address" />
         </Row>
-        <Row label="Label selector" error={selectorProblem?.text} hint="e.g. env=prod, tier in (web,api), !canary — the list previews what it selects">
+        <Row label="Label selector" error={selectorProblem?.detail} hint="e.g. env=prod, tier in (web,api), !canary — the list previews what it selects">
           <input name="selector" value={selector} onChange={(e) => setSelector(e.target.value)} />
         </Row>
       </div>

@@ -1,5 +1,5 @@
-import { useState } from 'react';
-import { useQuery } from 'urql';
+import { useEffect, useRef, useState } from 'react';
+import { useQuery, useSubscription } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError } from '../errors';
 import { graphql } from '../gql';
@@ -24,13 +24,38 @@ const RunsDoc = graphql(`
   }
 `);
 
+const ProjectRunsDoc = graphql(`
+  subscription ProjectRuns($projectId: ID!) {
+    projectRuns(projectId: $projectId) {
+      kind
+      run {
+        id
+        status
+      }
+    }
+  }
+`);
+
 const statuses: RunStatus[] = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED', 'TIMED_OUT'];
 
 export function RunsPage({ projectId }: ProjectContext) {
   const [status, setStatus] = useState('');
   const [trigger, setTrigger] = useState('');
   const filter = { status: status ? [status as RunStatus] : undefined, triggerKind: trigger || undefined };
-  const [{ data, error }] = useQuery({ query: RunsDoc, variables: { projectId, filter }, requestPolicy: 'cache-and-network' });
+  const [{ data, error }, reread] = useQuery({ query: RunsDoc, variables: { projectId, filter }, requestPolicy: 'cache-and-network' });
+  // The project's runs as they are queued, start and end: read the list
+  // again, at most once a second.
+  const [events] = useSubscription({ query: ProjectRunsDoc, variables: { projectId } }, (n: number | undefined) => (n ?? 0) + 1);
+  const last = useRef(0);
+  useEffect(() => {
+    if (!events.data) return;
+    const wait = Math.max(0, last.current + 1000 - Date.now());
+    const timer = setTimeout(() => {
+      last.current = Date.now();
+      reread({ requestPolicy: 'network-only' });
+    }, wait);
+    return () => clearTimeout(timer);
+  }, [events.data, reread]);
   return (
     <section>
       <h1>Runs</h1>
