@@ -98,7 +98,20 @@ func TestE2EConsole(t *testing.T) {
 
 	// A second project with 1,000 hosts, for the run page's measure.
 	scale := e2eCreateProject(t, srv.url, "scale")
-	e2eCreateHosts(t, srv.url, scale, 1000, map[string]any{"key": "fleet", "value": "big"})
+	e2eCreateHosts(t, srv.url, scale, "host", 1000, map[string]any{"key": "fleet", "value": "big"})
+	// And a finished run of a job whose steps make a DAG, for its drawing.
+	e2eCreateHosts(t, srv.url, scale, "dag", 1, map[string]any{"key": "dag", "value": "yes"})
+	job := e2eImportJob(t, srv.url, scale, `apiVersion: jobgraph/v1
+kind: Job
+name: diamond
+steps:
+  - {name: prepare, executor: local, action: command, targets: {selector: dag=yes}, params: {command: echo prepare}}
+  - {name: lint, executor: local, action: command, targets: {selector: dag=yes}, params: {command: echo lint}}
+  - {name: deploy, executor: local, action: command, needs: [prepare], targets: {selector: dag=yes}, params: {command: echo deploy}}
+  - {name: verify, executor: local, action: command, needs: [deploy, lint], targets: {selector: dag=yes}, params: {command: echo verify}}
+`)
+	dagRun := e2eRunJob(t, srv.url, job)
+	require.Equal(t, "SUCCEEDED", e2eWaitRun(t, srv.url, dagRun).Status)
 
 	artifacts := filepath.Join(root, "web", "test-artifacts", "console-e2e")
 	require.NoError(t, os.RemoveAll(artifacts))
@@ -115,6 +128,7 @@ func TestE2EConsole(t *testing.T) {
 		"VIEWER_PASSWORD="+viewerPassword,
 		"PROJECT=console",
 		"SCALE_PROJECT=scale",
+		"DAG_RUN_PATH=/p/"+scale+"/runs/"+dagRun,
 		"SSHD_ADDR="+sshd.Addr,
 		"SSHD_PORT="+strconv.Itoa(sshd.Port),
 		"SSH_KEY_FILE="+keyFile,
@@ -152,9 +166,9 @@ func e2eServesConsole(t *testing.T, bin string, index []byte) bool {
 	return resp.StatusCode == http.StatusOK && bytes.Equal(bytes.TrimSpace(body), bytes.TrimSpace(index)) && strings.Contains(string(body), `id="root"`)
 }
 
-// e2eCreateHosts creates n hosts named host-0001... with label, 50 to a
+// e2eCreateHosts creates n hosts named prefix-0001... with label, 50 to a
 // request (aliased mutations run one after the other).
-func e2eCreateHosts(t *testing.T, baseURL, projectID string, n int, label map[string]any) {
+func e2eCreateHosts(t *testing.T, baseURL, projectID, prefix string, n int, label map[string]any) {
 	t.Helper()
 	const batch = 50
 	for from := 0; from < n; from += batch {
@@ -163,7 +177,7 @@ func e2eCreateHosts(t *testing.T, baseURL, projectID string, n int, label map[st
 		q.WriteString("mutation(")
 		for i := from; i < min(from+batch, n); i++ {
 			fmt.Fprintf(&q, "$h%d: CreateHostInput!,", i)
-			vars[fmt.Sprintf("h%d", i)] = map[string]any{"projectId": projectID, "name": fmt.Sprintf("host-%04d", i+1),
+			vars[fmt.Sprintf("h%d", i)] = map[string]any{"projectId": projectID, "name": fmt.Sprintf("%s-%04d", prefix, i+1),
 				"address": "127.0.0.1", "labels": []map[string]any{label}}
 		}
 		q.WriteString(") {")

@@ -13,6 +13,9 @@
 //   CHROMIUM          the browser (default /usr/bin/chromium)
 //   SCALE_PROJECT     a project whose hosts labelled fleet=big (1,000 of
 //                     them) the local executor runs on, to measure the run page
+//   DAG_RUN_PATH      the console path of a finished run of a job whose
+//                     steps prepare and lint come first, deploy needs
+//                     prepare, and verify needs deploy and lint
 //
 // It exits non-zero on the first failed expectation. Nothing sleeps: every
 // wait is Playwright waiting for a selector or a condition, with a deadline.
@@ -260,6 +263,15 @@ try {
   // Loose, for a loaded CI machine: the page never froze for a second.
   expect(perf.max < 1000, `no frame gap of a second or more (max ${perf.max.toFixed(1)} ms)`);
   await shot('10-run-1000-hosts');
+
+  step = 'a job run drawn as its DAG';
+  await page.goto(url + env('DAG_RUN_PATH'));
+  await page.waitForFunction(() => document.querySelectorAll('.dag-step[data-status=SUCCEEDED]').length === 4);
+  const left = async (name) => page.$eval(`.dag-step[data-step=${name}]`, (e) => e.offsetLeft);
+  const [prepare, lint, deploy, verify] = [await left('prepare'), await left('lint'), await left('deploy'), await left('verify')];
+  expect(prepare === lint && prepare < deploy && deploy < verify, `columns by needs (prepare ${prepare}, lint ${lint}, deploy ${deploy}, verify ${verify})`);
+  expect((await page.$$('.dag-edges path')).length === 3, 'an edge per need');
+  await shot('11-job-run-dag');
 
   step = 'a viewer cannot launch';
   await context.clearCookies();

@@ -7,6 +7,7 @@ import { GridStore, finalStatuses, statusColor, type Cell, type TaskStatus } fro
 import { HostGrid } from '../HostGrid';
 import { LogPane } from '../LogPane';
 import { navigate } from '../router';
+import { StepDag } from '../StepDag';
 import { Link, Problems, Status, time } from '../ui';
 
 const RunDoc = graphql(`
@@ -18,6 +19,7 @@ const RunDoc = graphql(`
       triggerKind
       triggeredBy
       retryOf
+      jobId
       createdAt
       startedAt
       finishedAt
@@ -32,6 +34,18 @@ const RunDoc = graphql(`
           failed
           running
         }
+      }
+    }
+  }
+`);
+
+const JobStepsDoc = graphql(`
+  query JobSteps($id: ID!) {
+    job(id: $id) {
+      id
+      steps {
+        name
+        needs
       }
     }
   }
@@ -122,6 +136,9 @@ export function RunPage({ projectId, perms, runId }: ProjectContext & { runId: s
   const client = useClient();
   const store = useMemo(() => new GridStore(), []);
   const [{ data, error }] = useQuery({ query: RunDoc, variables: { id: runId }, requestPolicy: 'network-only' });
+  // The job's DAG (its latest version's; an ad-hoc run has one step).
+  const jobId = data?.run?.jobId;
+  const [{ data: job }] = useQuery({ query: JobStepsDoc, variables: { id: jobId ?? '' }, pause: !jobId });
   const [live, setLive] = useState<{ status?: string; steps?: Step[] }>({});
   const [selected, setSelected] = useState<string>();
   const [loadError, setLoadError] = useState<unknown>();
@@ -171,6 +188,7 @@ export function RunPage({ projectId, perms, runId }: ProjectContext & { runId: s
   if (!run) return <p className="loading">Loading…</p>;
   const status = live.status ?? run.status;
   const steps = live.steps ?? run.steps;
+  const needs = new Map((job?.job?.steps ?? []).map((st) => [st.name, st.needs]));
   const counts = store.counts();
   const failedHosts = Object.entries(counts).reduce((n, [s, c]) => (s !== 'SUCCEEDED' && finalStatuses.has(s as TaskStatus) ? n + (c ?? 0) : n), 0);
   const done = finalRun.has(status);
@@ -212,17 +230,7 @@ export function RunPage({ projectId, perms, runId }: ProjectContext & { runId: s
         )}
         <Problems problems={[...describeError(cancelError), ...describeError(retryError)]} />
       </div>
-      <ol className="steps" data-testid="steps">
-        {steps.map((s) => (
-          <li key={s.id} data-status={s.status}>
-            <Status status={s.status} /> <strong>{s.name}</strong>{' '}
-            <span className="hint">
-              {s.counts.succeeded}/{s.counts.total} succeeded{s.counts.failed ? `, ${s.counts.failed} failed` : ''}
-              {s.counts.running ? `, ${s.counts.running} running` : ''}
-            </span>
-          </li>
-        ))}
-      </ol>
+      <StepDag steps={steps.map((st) => ({ ...st, needs: needs.get(st.name) ?? [] }))} />
       <div className="legend">
         {(Object.keys(statusColor) as TaskStatus[])
           .filter((s) => counts[s])
