@@ -171,10 +171,11 @@ try {
   await adHoc(cmd, ['web-1']);
   await page.click('[data-testid=host-grid] .cell[data-host="web-1"]');
   await page.waitForSelector('[data-testid=log] >> text=hello-from-console');
-  // The line arrived while the command still runs (it waits for release).
-  const live = await page.getAttribute('[data-testid=host-grid] .cell[data-host="web-1"]', 'data-status');
-  expect(live === 'RUNNING', `the task to be RUNNING when its first line shows (it is ${live})`);
-  expect((await page.getAttribute('[data-testid=run-status]', 'data-status')) === 'RUNNING', 'the run RUNNING');
+  // The line arrived while the command still runs: it cannot end before
+  // this script creates release. The grid and the run's status say so too
+  // (their updates come on another subscription, so wait for them).
+  await page.waitForSelector('[data-testid=host-grid] .cell[data-host="web-1"][data-status=RUNNING]');
+  expect((await waitRunStatus('RUNNING', 'SUCCEEDED', 'FAILED')) === 'RUNNING', 'the run RUNNING while its task waits');
   await shot('05-run-live');
   writeFileSync(release, '');
   await page.waitForSelector('[data-testid=log] >> text=released');
@@ -271,6 +272,10 @@ try {
   const [prepare, lint, deploy, verify] = [await left('prepare'), await left('lint'), await left('deploy'), await left('verify')];
   expect(prepare === lint && prepare < deploy && deploy < verify, `columns by needs (prepare ${prepare}, lint ${lint}, deploy ${deploy}, verify ${verify})`);
   expect((await page.$$('.dag-edges path')).length === 3, 'an edge per need');
+  // A step picked in the DAG narrows the grid to its hosts.
+  expect((await page.$$('[data-testid=host-grid] .cell')).length === 4, 'a cell per task');
+  await page.click('.dag-step[data-step=verify]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=host-grid] .cell').length === 1);
   await shot('11-job-run-dag');
 
   step = 'a viewer cannot launch';

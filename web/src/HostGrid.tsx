@@ -7,7 +7,7 @@ import { statusColor, visibleRows, type GridStore } from './grid';
 const CELL = 26; // px, with the gap
 const HEIGHT = 260;
 
-export function HostGrid({ store, selected, onSelect }: { store: GridStore; selected?: string; onSelect: (taskId: string) => void }) {
+export function HostGrid({ store, selected, onSelect, stepRunId }: { store: GridStore; selected?: string; onSelect: (taskId: string) => void; stepRunId?: string }) {
   useSyncExternalStore(store.subscribe, store.getVersion);
   const ref = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
@@ -20,7 +20,8 @@ export function HostGrid({ store, selected, onSelect }: { store: GridStore; sele
     setWidth(el.clientWidth);
     return () => ro.disconnect();
   }, []);
-  const cells = store.list();
+  const all = store.list();
+  const cells = stepRunId ? all.filter((c) => c.stepRunId === stepRunId) : all;
   const columns = Math.max(1, Math.floor((width - 4) / CELL));
   const { rows, first, last } = visibleRows(cells.length, columns, CELL, scrollTop, HEIGHT);
   const shown = cells.slice(first * columns, last * columns);

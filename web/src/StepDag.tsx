@@ -15,7 +15,7 @@ export interface DagStep {
   counts: { total: number; succeeded: number; failed: number; running: number };
 }
 
-export function StepDag({ steps }: { steps: readonly DagStep[] }) {
+export function StepDag({ steps, selected, onSelect }: { steps: readonly DagStep[]; selected?: string; onSelect?: (stepId?: string) => void }) {
   const { placed, edges, columns, rows } = layout(steps);
   const at = new Map(placed.map((p) => [p.name, { x: p.column * (W + GX), y: p.row * (H + GY) }]));
   const width = columns * (W + GX) - GX;
@@ -36,7 +36,15 @@ export function StepDag({ steps }: { steps: readonly DagStep[] }) {
       {steps.map((s) => {
         const p = at.get(s.name)!;
         return (
-          <div key={s.id} className="dag-step" data-status={s.status} data-step={s.name} style={{ left: p.x, top: p.y, width: W, height: H }}>
+          <div
+            key={s.id}
+            className={s.id === selected ? 'dag-step selected' : 'dag-step'}
+            data-status={s.status}
+            data-step={s.name}
+            style={{ left: p.x, top: p.y, width: W, height: H }}
+            title={s.id === selected ? 'showing this step’s hosts: click to show all' : 'click to show only this step’s hosts'}
+            onClick={() => onSelect?.(s.id === selected ? undefined : s.id)}
+          >
             <div>
               <Status status={s.status} /> <strong>{s.name}</strong>
             </div>

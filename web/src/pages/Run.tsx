@@ -141,6 +141,7 @@ export function RunPage({ projectId, perms, runId }: ProjectContext & { runId: s
   const [{ data: job }] = useQuery({ query: JobStepsDoc, variables: { id: jobId ?? '' }, pause: !jobId });
   const [live, setLive] = useState<{ status?: string; steps?: Step[] }>({});
   const [selected, setSelected] = useState<string>();
+  const [stepFilter, setStepFilter] = useState<string>();
   const [loadError, setLoadError] = useState<unknown>();
   const [snapshots, setSnapshots] = useState(0);
 
@@ -230,7 +231,7 @@ export function RunPage({ projectId, perms, runId }: ProjectContext & { runId: s
         )}
         <Problems problems={[...describeError(cancelError), ...describeError(retryError)]} />
       </div>
-      <StepDag steps={steps.map((st) => ({ ...st, needs: needs.get(st.name) ?? [] }))} />
+      <StepDag steps={steps.map((st) => ({ ...st, needs: needs.get(st.name) ?? [] }))} selected={stepFilter} onSelect={setStepFilter} />
       <div className="legend">
         {(Object.keys(statusColor) as TaskStatus[])
           .filter((s) => counts[s])
@@ -240,7 +241,7 @@ export function RunPage({ projectId, perms, runId }: ProjectContext & { runId: s
             </span>
           ))}
       </div>
-      <HostGrid store={store} selected={selected} onSelect={setSelected} />
+      <HostGrid store={store} selected={selected} onSelect={setSelected} stepRunId={stepFilter} />
       {sel ? <LogPane key={sel.id} runId={runId} taskId={sel.id} hostName={sel.hostName} /> : <p className="hint">Pick a host to follow its log.</p>}
     </section>
   );
