@@ -1,11 +1,13 @@
-// Package web serves the web console. The console is a TypeScript app built
-// into web/dist; the binary embeds whatever dist holds when it is built. The
-// repository commits only a placeholder index.html, so `go build` works
-// without Node; `make web` builds the real console.
+// Package web serves the web console. The console is a TypeScript app
+// (React, Vite) whose sources are in this folder; `make web` builds it into
+// web/dist, and the binary embeds whatever dist holds when it is built. The
+// repository commits only dist/.gitkeep, so `go build` works without Node; a
+// binary built before the console was serves a page saying so.
 package web
 
 import (
 	"embed"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -44,5 +46,25 @@ func Handler() http.Handler {
 
 func serveIndex(w http.ResponseWriter, r *http.Request, root fs.FS) {
 	w.Header().Set("Cache-Control", "no-cache")
+	if _, err := fs.Stat(root, "index.html"); err != nil {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, notBuilt)
+		return
+	}
 	http.ServeFileFS(w, r, root, "index.html")
 }
+
+// notBuilt is the page served in place of a console that was not built.
+const notBuilt = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>jobgraph</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}code{background:#f3f3f3;padding:0 .3em}</style>
+</head>
+<body>
+<h1>jobgraph</h1>
+<p>The server is running, but the web console is not built into this binary: run <code>make web</code>, then build the binary again (<code>make run</code> does both).</p>
+<p>The API is at <a href="/graphql"><code>/graphql</code></a>.</p>
+</body>
+</html>
+`

@@ -122,7 +122,13 @@ type e2eProc struct {
 // the test ends, if it is still running; a failed test logs its stderr.
 func e2eStart(t *testing.T, name string, env []string, args ...string) *e2eProc {
 	t.Helper()
-	cmd := exec.Command(e2eBinary, args...)
+	return e2eStartBinary(t, e2eBinary, name, env, args...)
+}
+
+// e2eStartBinary is e2eStart with another jobgraph binary.
+func e2eStartBinary(t *testing.T, bin, name string, env []string, args ...string) *e2eProc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)

@@ -1,0 +1,192 @@
+//go:build unix
+
+package main
+
+// The web console end to end: a real `jobgraph server` with the console
+// built into it, a real sshd, and the console driven in Debian's Chromium by
+// playwright-core (web/e2e/console.mjs). The script logs in, creates a
+// credential and hosts, runs ad-hoc commands and watches a log line arrive
+// live, re-runs failed hosts, and checks that a viewer cannot launch; it
+// saves screenshots of the main pages under web/test-artifacts/console-e2e.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/jobgraph/jobgraph/plugins/ssh/sshdtest"
+)
+
+// e2eChromium is Debian's Chromium (apt-get install chromium; .ci/deps).
+const e2eChromium = "/usr/bin/chromium"
+
+// e2eConsoleTimeout bounds the browser script as a whole; each of its waits
+// has its own 30 s deadline.
+const e2eConsoleTimeout = 4 * time.Minute
+
+// e2eNeed fails the test under CI, and skips it elsewhere, when a tool the
+// console's test needs is missing.
+func e2eNeed(t *testing.T, what, fix string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("the console test needs %s (CI=%q): %v; %s", what, os.Getenv("CI"), err, fix)
+	}
+	t.Skipf("the console test needs %s: %v; %s", what, err, fix)
+}
+
+func TestE2EConsole(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	_, err = exec.LookPath("node")
+	e2eNeed(t, "Node.js 20.19 or later", "install it", err)
+	_, err = exec.LookPath("npm")
+	e2eNeed(t, "npm", "install it with Node.js", err)
+	_, err = exec.LookPath("make")
+	e2eNeed(t, "make", "install it (apt-get install -y make)", err)
+	_, err = os.Stat(e2eChromium)
+	e2eNeed(t, e2eChromium, "apt-get install -y chromium (.ci/deps does)", err)
+
+	// Build the console when its sources changed since the last build (make
+	// decides), then the binary, unless TestMain's already serves this build.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	mk := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "web")
+	out, err := mk.CombinedOutput()
+	require.NoError(t, err, "make web:\n%s", out)
+	index, err := os.ReadFile(filepath.Join(root, "web", "dist", "index.html"))
+	require.NoError(t, err)
+	bin := e2eBinary
+	if !e2eServesConsole(t, bin, index) {
+		bin = filepath.Join(t.TempDir(), "jobgraph")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+		out, err := build.CombinedOutput()
+		require.NoError(t, err, "go build:\n%s", out)
+		require.True(t, e2eServesConsole(t, bin, index), "a binary built after make web serves the console it built")
+	}
+
+	sshd := sshdtest.Start(t)
+	work := t.TempDir()
+	require.NoError(t, os.Chmod(work, 0o755))
+	keyFile := filepath.Join(work, "client_key")
+	require.NoError(t, os.WriteFile(keyFile, sshd.ClientKey, 0o600))
+
+	srv := e2eStartBinary(t, bin, "server", e2eEnv(), "server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	srv.waitServing()
+	e2eLogin(t, srv.url)
+	project := e2eCreateProject(t, srv.url, "console")
+	const viewerPassword = "viewer-password-e2e"
+	viewer := e2eMutateID(t, srv.url, `mutation($in: CreateUserInput!) { createUser(input: $in) { user { id } } }`,
+		map[string]any{"username": "vera", "displayName": "Vera Viewer", "password": viewerPassword}, "createUser", "user", "id")
+	var granted map[string]any
+	e2eGraphQL(t, srv.url, `mutation($in: RoleGrantInput!) { grantRole(input: $in) { assignment { role } } }`,
+		map[string]any{"in": map[string]any{"projectId": project, "userId": viewer, "role": "viewer"}}, &granted)
+
+	// A second project with 1,000 hosts, for the run page's measure.
+	scale := e2eCreateProject(t, srv.url, "scale")
+	e2eCreateHosts(t, srv.url, scale, "host", 1000, map[string]any{"key": "fleet", "value": "big"})
+	// And a finished run of a job whose steps make a DAG, for its drawing.
+	e2eCreateHosts(t, srv.url, scale, "dag", 1, map[string]any{"key": "dag", "value": "yes"})
+	job := e2eImportJob(t, srv.url, scale, `apiVersion: jobgraph/v1
+kind: Job
+name: diamond
+steps:
+  - {name: prepare, executor: local, action: command, targets: {selector: dag=yes}, params: {command: echo prepare}}
+  - {name: lint, executor: local, action: command, targets: {selector: dag=yes}, params: {command: echo lint}}
+  - {name: deploy, executor: local, action: command, needs: [prepare], targets: {selector: dag=yes}, params: {command: echo deploy}}
+  - {name: verify, executor: local, action: command, needs: [deploy, lint], targets: {selector: dag=yes}, params: {command: echo verify}}
+`)
+	dagRun := e2eRunJob(t, srv.url, job)
+	require.Equal(t, "SUCCEEDED", e2eWaitRun(t, srv.url, dagRun).Status)
+
+	artifacts := filepath.Join(root, "web", "test-artifacts", "console-e2e")
+	require.NoError(t, os.RemoveAll(artifacts))
+	t.Logf("console screenshots: %s", artifacts)
+
+	sctx, scancel := context.WithTimeout(t.Context(), e2eConsoleTimeout)
+	defer scancel()
+	script := exec.CommandContext(sctx, "node", filepath.Join("e2e", "console.mjs"))
+	script.Dir = filepath.Join(root, "web")
+	script.Env = append(os.Environ(),
+		"JOBGRAPH_URL="+srv.url,
+		"ADMIN_PASSWORD="+e2eAdminPassword,
+		"VIEWER_USER=vera",
+		"VIEWER_PASSWORD="+viewerPassword,
+		"PROJECT=console",
+		"SCALE_PROJECT=scale",
+		"DAG_RUN_PATH=/p/"+scale+"/runs/"+dagRun,
+		"SSHD_ADDR="+sshd.Addr,
+		"SSHD_PORT="+strconv.Itoa(sshd.Port),
+		"SSH_KEY_FILE="+keyFile,
+		"WORK_DIR="+work,
+		"ARTIFACTS="+artifacts,
+		"CHROMIUM="+e2eChromium,
+	)
+	var output bytes.Buffer
+	script.Stdout, script.Stderr = &output, &output
+	err = script.Run()
+	t.Logf("web/e2e/console.mjs:\n%s", output.String())
+	if sctx.Err() != nil {
+		t.Fatalf("the browser script did not end within %s", e2eConsoleTimeout)
+	}
+	require.NoError(t, err, "web/e2e/console.mjs failed; screenshots in %s", artifacts)
+	require.Contains(t, output.String(), "all passed")
+	for _, name := range []string{"01-login", "03-hosts", "05-run-live", "07-rerun", "09-viewer-adhoc"} {
+		_, err := os.Stat(filepath.Join(artifacts, name+".png"))
+		require.NoError(t, err, "screenshot %s", name)
+	}
+}
+
+// e2eServesConsole reports whether bin serves index (the built console's
+// index.html, which names its hashed assets) at /.
+func e2eServesConsole(t *testing.T, bin string, index []byte) bool {
+	t.Helper()
+	p := e2eStartBinary(t, bin, "console probe", e2eEnv(), "server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	p.waitServing()
+	defer p.stop(os.Interrupt)
+	resp, err := e2eClient.Get(p.url + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode == http.StatusOK && bytes.Equal(bytes.TrimSpace(body), bytes.TrimSpace(index)) && strings.Contains(string(body), `id="root"`)
+}
+
+// e2eCreateHosts creates n hosts named prefix-0001... with label, 50 to a
+// request (aliased mutations run one after the other).
+func e2eCreateHosts(t *testing.T, baseURL, projectID, prefix string, n int, label map[string]any) {
+	t.Helper()
+	const batch = 50
+	for from := 0; from < n; from += batch {
+		var q strings.Builder
+		vars := map[string]any{}
+		q.WriteString("mutation(")
+		for i := from; i < min(from+batch, n); i++ {
+			fmt.Fprintf(&q, "$h%d: CreateHostInput!,", i)
+			vars[fmt.Sprintf("h%d", i)] = map[string]any{"projectId": projectID, "name": fmt.Sprintf("%s-%04d", prefix, i+1),
+				"address": "127.0.0.1", "labels": []map[string]any{label}}
+		}
+		q.WriteString(") {")
+		for i := from; i < min(from+batch, n); i++ {
+			fmt.Fprintf(&q, " h%d: createHost(input: $h%d) { host { id } }", i, i)
+		}
+		q.WriteString(" }")
+		var data map[string]any
+		e2eGraphQL(t, baseURL, q.String(), vars, &data)
+		require.Len(t, data, min(batch, n-from))
+	}
+}

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { permissionsIn } from './permissions';
+
+const roles = [
+  { name: 'viewer', permissions: ['PROJECT_READ', 'JOB_READ', 'HOST_READ'] },
+  { name: 'operator', permissions: ['PROJECT_READ', 'JOB_READ', 'HOST_READ', 'JOB_RUN'] },
+];
+
+describe('permissionsIn', () => {
+  it('gives a viewer no JOB_RUN, and only in its own project', () => {
+    const viewer = { user: { isAdmin: false }, roles: [{ role: 'viewer', project: { id: 'prj_a' } }, { role: 'operator', project: { id: 'prj_b' } }] };
+    expect(permissionsIn(viewer, roles, 'prj_a').can('JOB_RUN')).toBe(false);
+    expect(permissionsIn(viewer, roles, 'prj_a').can('JOB_READ')).toBe(true);
+    expect(permissionsIn(viewer, roles, 'prj_b').can('JOB_RUN')).toBe(true);
+    expect(permissionsIn(viewer, roles, 'prj_c').can('JOB_READ')).toBe(false);
+  });
+
+  it('gives an admin everything and a stranger nothing', () => {
+    expect(permissionsIn({ user: { isAdmin: true }, roles: [] }, [], 'prj_x').can('CREDENTIAL_WRITE')).toBe(true);
+    expect(permissionsIn(undefined, roles, 'prj_a').can('PROJECT_READ')).toBe(false);
+  });
+});
