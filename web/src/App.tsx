@@ -12,6 +12,9 @@ import { CredentialsPage } from './pages/Credentials';
 import { AdHocPage } from './pages/AdHoc';
 import { RunsPage } from './pages/Runs';
 import { RunPage } from './pages/Run';
+import { JobEditorPage, JobsPage } from './pages/Jobs';
+import { ApprovalsPage } from './pages/Approvals';
+import { GuardsPage } from './pages/Guards';
 
 const ViewerDoc = graphql(`
   query Viewer {
@@ -67,6 +70,8 @@ const LogoutMutation = graphql(`
 export interface ProjectContext {
   projectId: string;
   perms: Permissions;
+  /** The signed-in user. */
+  me: { id: string; username: string };
 }
 
 const SessionContext = createContext<{ resetClient: () => void }>({ resetClient: () => {} });
@@ -138,10 +143,13 @@ function Login() {
 type Viewer = ViewerQuery['viewer'];
 
 const pages = [
+  { path: 'jobs', title: 'Jobs' },
+  { path: 'approvals', title: 'Approvals' },
   { path: 'hosts', title: 'Hosts' },
   { path: 'credentials', title: 'Credentials' },
   { path: 'adhoc', title: 'Ad-hoc command' },
   { path: 'runs', title: 'Runs' },
+  { path: 'guards', title: 'Guard rules' },
 ];
 
 function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: string; permissions: readonly string[] }[]; projects: { id: string; name: string }[] }) {
@@ -162,13 +170,22 @@ function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: str
   if (!projectId) {
     body = projects.length === 0 ? <p>You have no project yet. An administrator can create one, or grant you a role in one.</p> : null;
   } else {
-    const ctx: ProjectContext = { projectId, perms };
+    const ctx: ProjectContext = { projectId, perms, me: viewer.user };
     switch (page) {
       case 'hosts':
         body = <HostsPage {...ctx} />;
         break;
       case 'credentials':
         body = <CredentialsPage {...ctx} />;
+        break;
+      case 'jobs':
+        body = m?.id ? <JobEditorPage {...ctx} jobId={m.id} key={m.id} /> : <JobsPage {...ctx} />;
+        break;
+      case 'approvals':
+        body = <ApprovalsPage {...ctx} />;
+        break;
+      case 'guards':
+        body = <GuardsPage {...ctx} />;
         break;
       case 'adhoc':
         body = <AdHocPage {...ctx} />;

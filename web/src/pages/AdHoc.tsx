@@ -7,6 +7,7 @@ import { navigate } from '../router';
 import { SchemaForm } from '../SchemaForm';
 import { buildParams, fieldsOf, type FormValues, type JSONSchema } from '../schemaform';
 import { Problems, Row } from '../ui';
+import { GuardExplained } from './Guards';
 
 const ExecutorsDoc = graphql(`
   query Executors {
@@ -167,7 +168,8 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
             <input name="target-selector" value={selector} onChange={(e) => setSelector(e.target.value)} placeholder="tier=web" />
           </Row>
         </fieldset>
-        <Problems problems={rest} />
+        <Problems problems={rest.filter((p) => !p.rule)} />
+        <GuardExplained projectId={projectId} problems={rest} />
         {canRun ? (
           <button type="submit" data-testid="launch" disabled={fetching || !act || (hosts.length === 0 && !selector)}>
             Run now
