@@ -74,8 +74,10 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
   const rest = [];
   for (const p of apiProblems) {
     const name = p.field?.replace(/^(input\.)?params\.?/, '');
-    if (p.field && p.field !== name && name && fields.some((f) => f.path === name)) paramErrors[name] = p.detail;
-    else rest.push(p);
+    const atField = p.field && p.field !== name && name && fields.some((f) => f.path === name);
+    // A guard rule's refusal marks the field it matched, and is explained next to the launch button.
+    if (atField) paramErrors[name] = p.rule ? `matched the command guard rule “${p.rule}”` : p.detail;
+    if (!atField || p.rule) rest.push(p);
   }
   const canRun = perms.can('JOB_RUN');
   // Picked hosts stay in view; of the others, the first 50 that match.

@@ -422,7 +422,7 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
       {canWrite && (
         <div className="toolbar">
           <button data-testid="save-job" disabled={importing || updating} onClick={save}>
-            {job ? 'Save as a new version' : 'Create job'}
+            {job ? 'Save' : 'Create job'}
           </button>
           {job && (
             <button
