@@ -15,6 +15,11 @@ import { RunPage } from './pages/Run';
 import { JobEditorPage, JobsPage } from './pages/Jobs';
 import { ApprovalsPage } from './pages/Approvals';
 import { GuardsPage } from './pages/Guards';
+import { GroupsPage } from './pages/Groups';
+import { ExecutorsPage } from './pages/Executors';
+import { TriggersPage } from './pages/Triggers';
+import { AuditPage } from './pages/Audit';
+import { MembersPage, RolesPage, TokensPage, UsersPage } from './pages/Access';
 
 const ViewerDoc = graphql(`
   query Viewer {
@@ -142,14 +147,24 @@ function Login() {
 
 type Viewer = ViewerQuery['viewer'];
 
-const pages = [
-  { path: 'jobs', title: 'Jobs' },
-  { path: 'approvals', title: 'Approvals' },
-  { path: 'hosts', title: 'Hosts' },
-  { path: 'credentials', title: 'Credentials' },
+// The project's pages, each shown in the menu to those whose role may read
+// it (need), or to the system admin only (admin).
+const pages: { path: string; title: string; need?: string; admin?: boolean; group?: 'access' }[] = [
+  { path: 'jobs', title: 'Jobs', need: 'JOB_READ' },
+  { path: 'runs', title: 'Runs', need: 'JOB_READ' },
+  { path: 'approvals', title: 'Approvals', need: 'APPROVAL_READ' },
   { path: 'adhoc', title: 'Ad-hoc command' },
-  { path: 'runs', title: 'Runs' },
-  { path: 'guards', title: 'Guard rules' },
+  { path: 'hosts', title: 'Hosts', need: 'HOST_READ' },
+  { path: 'groups', title: 'Host groups', need: 'HOSTGROUP_READ' },
+  { path: 'credentials', title: 'Credentials', need: 'CREDENTIAL_READ' },
+  { path: 'executors', title: 'Executors' },
+  { path: 'triggers', title: 'Webhooks', need: 'SCHEDULE_READ' },
+  { path: 'guards', title: 'Guard rules', need: 'GUARD_READ' },
+  { path: 'audit', title: 'Audit log', need: 'AUDIT_READ', group: 'access' },
+  { path: 'members', title: 'Members', need: 'MEMBER_READ', group: 'access' },
+  { path: 'tokens', title: 'API tokens', group: 'access' },
+  { path: 'users', title: 'Users', admin: true, group: 'access' },
+  { path: 'roles', title: 'Roles', group: 'access' },
 ];
 
 function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: string; permissions: readonly string[] }[]; projects: { id: string; name: string }[] }) {
@@ -187,6 +202,30 @@ function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: str
       case 'guards':
         body = <GuardsPage {...ctx} />;
         break;
+      case 'groups':
+        body = <GroupsPage {...ctx} />;
+        break;
+      case 'executors':
+        body = <ExecutorsPage {...ctx} />;
+        break;
+      case 'triggers':
+        body = <TriggersPage {...ctx} />;
+        break;
+      case 'audit':
+        body = <AuditPage {...ctx} />;
+        break;
+      case 'members':
+        body = <MembersPage {...ctx} />;
+        break;
+      case 'tokens':
+        body = <TokensPage {...ctx} />;
+        break;
+      case 'users':
+        body = <UsersPage {...ctx} />;
+        break;
+      case 'roles':
+        body = <RolesPage {...ctx} />;
+        break;
       case 'adhoc':
         body = <AdHocPage {...ctx} />;
         break;
@@ -219,8 +258,10 @@ function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: str
         </label>
         <nav>
           {projectId &&
-            pages.map((p) => (
-              <Link key={p.path} to={`/p/${projectId}/${p.path}`} className={page === p.path ? 'active' : ''}>
+            pages
+              .filter((p) => (p.admin ? perms.all : !p.need || perms.can(p.need)))
+              .map((p) => (
+              <Link key={p.path} to={`/p/${projectId}/${p.path}`} className={[page === p.path ? 'active' : '', p.group ?? ''].join(' ').trim()}>
                 {p.title}
               </Link>
             ))}
