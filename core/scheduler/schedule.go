@@ -165,6 +165,12 @@ func NewService(store Store, jobs Jobs) *Service {
 	return &Service{store: store, jobs: jobs, now: core.Now, jitter: drawJitter}
 }
 
+// WithClock makes s read the time from now (tests); it returns s.
+func (s *Service) WithClock(now func() time.Time) *Service {
+	s.now = now
+	return s
+}
+
 func drawJitter(max time.Duration) time.Duration {
 	if max <= 0 {
 		return 0
