@@ -144,10 +144,12 @@ func (c *Cron) Next(after time.Time) time.Time {
 	if c.spec == nil {
 		return c.every.Next(after).UTC()
 	}
-	start := naive(after.In(c.loc))
-	if nearChange(after.In(c.loc)) {
-		start = start.Add(-maxShift)
-	}
+	// Wall-clock times before start cannot fire after after, even across a
+	// change of offset: start is after's wall clock moved back by how much
+	// smaller the offset of a zone that follows after may be.
+	a := after.In(c.loc)
+	cur, lo, hi := zoneOffsets(a)
+	start := naive(a).Add(-time.Duration(cur-lo) * time.Second)
 	var best time.Time
 	w := start
 	for {
@@ -156,11 +158,11 @@ func (c *Cron) Next(after time.Time) time.Time {
 			return best
 		}
 		if !best.IsZero() {
-			margin := time.Duration(0)
-			if nearChange(best.In(c.loc)) {
-				margin = maxShift
-			}
-			if w.After(naive(best.In(c.loc)).Add(margin)) {
+			// A later wall-clock time can fire earlier than best only at an
+			// offset larger than best's, of a zone in effect after after.
+			b := best.In(c.loc)
+			bcur, _, bhi := zoneOffsets(b)
+			if w.After(naive(b).Add(time.Duration(max(hi, bhi)-bcur) * time.Second)) {
 				return best
 			}
 		}
@@ -235,9 +237,15 @@ func naive(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }
 
-// nearChange reports whether t's zone changes its offset within maxShift
-// of t.
-func nearChange(t time.Time) bool {
-	s, e := t.ZoneBounds()
-	return (!s.IsZero() && t.Sub(s) <= maxShift) || (!e.IsZero() && e.Sub(t) <= maxShift)
+// zoneOffsets returns the UTC offset (seconds) at t and the smallest and
+// largest offset of t's zone and of the zone that follows it within
+// maxShift.
+func zoneOffsets(t time.Time) (cur, lo, hi int) {
+	_, cur = t.Zone()
+	lo, hi = cur, cur
+	if _, end := t.ZoneBounds(); !end.IsZero() && end.Sub(t) <= maxShift {
+		_, o := end.Zone()
+		lo, hi = min(lo, o), max(hi, o)
+	}
+	return cur, lo, hi
 }
