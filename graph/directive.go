@@ -195,6 +195,8 @@ var permissionFromModel = map[model.Permission]rbac.Permission{
 	model.PermissionUserManage:      rbac.UserManage,
 	model.PermissionRoleManage:      rbac.RoleManage,
 	model.PermissionSystemAuditRead: rbac.SystemAuditRead,
+	model.PermissionScheduleRead:    rbac.ScheduleRead,
+	model.PermissionScheduleWrite:   rbac.ScheduleWrite,
 }
 
 var permissionToModel = reverse(permissionFromModel)

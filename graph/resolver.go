@@ -19,6 +19,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/plugins/host"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
@@ -40,6 +41,7 @@ type Resolver struct {
 	events    *events.Bus
 	tx        core.Transactor
 	log       *slog.Logger
+	schedules *scheduler.Service
 
 	secureCookies  bool
 	allowedOrigins []string

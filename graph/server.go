@@ -22,6 +22,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/rbac"
@@ -74,6 +75,9 @@ type Options struct {
 	// AllowedOrigins are other origins (e.g. "https://console.example.com")
 	// whose browser requests may use the session cookie.
 	AllowedOrigins []string
+	// Schedules manages cron schedules (nil: the schedule API answers that
+	// this server runs no jobs).
+	Schedules *scheduler.Service
 }
 
 // maxBodyBytes bounds a request body; the largest legitimate input is a
@@ -93,6 +97,7 @@ func NewHandler(opts Options) http.Handler {
 		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, identity: opts.Identity, authz: opts.Authz,
 		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
+	r.schedules = opts.Schedules
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", r.authenticate(newGraphQLServer(r, opts)))
