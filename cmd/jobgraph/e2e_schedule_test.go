@@ -93,7 +93,9 @@ steps:
 		return false
 	})
 	t.Logf("the survivor fired again %s after the kill", time.Since(killed).Round(time.Millisecond))
-	var off struct{ SetScheduleEnabled struct{ Schedule struct{ Enabled bool } } }
+	var off struct {
+		SetScheduleEnabled struct{ Schedule struct{ Enabled bool } }
+	}
 	e2eGraphQL(t, url, `mutation($id: ID!) { setScheduleEnabled(input: {id: $id, enabled: false}) { schedule { enabled } } }`,
 		map[string]any{"id": schedID}, &off)
 
@@ -114,7 +116,9 @@ steps:
 	require.Len(t, runs, len(all), "one run per fire time")
 	var rv struct {
 		Runs struct {
-			Edges []struct{ Node struct{ TriggerKind, TriggeredBy string } }
+			Edges []struct {
+				Node struct{ TriggerKind, TriggeredBy string }
+			}
 		}
 	}
 	e2eGraphQL(t, url, `query($p: ID!) { runs(projectId: $p, first: 200) { edges { node { triggerKind triggeredBy } } } }`,
