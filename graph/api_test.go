@@ -41,6 +41,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/queue"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
@@ -166,6 +167,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Console:       web.Handler(),
 		GraphiQL:      true,
 		Introspection: true,
+		Schedules:     scheduler.NewService(s, jobs),
 	}
 	for _, f := range opts {
 		f(&o)

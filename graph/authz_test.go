@@ -370,6 +370,39 @@ func authzRows() []authzRow {
 				return map[string]any{"id": c["id"]}
 			}},
 
+		// ---- schedules ----
+		{field: "Query.schedules", level: levelProjectRead,
+			query: `query($id: ID!) { schedules(projectId: $id) { id nextFireTimes(count: 2) } }`,
+			vars:  id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.schedule", level: levelProjectRead,
+			query: `query($id: ID!) { schedule(id: $id) { id expression job { id } lastRun { id } fires { at } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newSchedule(t)}
+			}},
+		{field: "Query.cronPreview", level: levelAuthenticated,
+			query: `{ cronPreview(expression: "30 2 * * *", timeZone: "America/Los_Angeles", count: 2) }`, vars: authzNoVars},
+		{field: "Mutation.createSchedule", level: levelProjectWrite,
+			query: `mutation($in: CreateScheduleInput!) { createSchedule(input: $in) { schedule { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"projectId": fx.p, "jobId": fx.newJob(t), "name": fx.uniq("sch"),
+					"expression": "0 0 1 1 *"}}
+			}},
+		{field: "Mutation.updateSchedule", level: levelProjectWrite,
+			query: `mutation($id: ID!) { updateSchedule(input: {id: $id, expression: "0 0 2 1 *"}) { schedule { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newSchedule(t)}
+			}},
+		{field: "Mutation.setScheduleEnabled", level: levelProjectWrite,
+			query: `mutation($id: ID!) { setScheduleEnabled(input: {id: $id, enabled: false}) { schedule { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newSchedule(t)}
+			}},
+		{field: "Mutation.deleteSchedule", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteSchedule(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newSchedule(t)}
+			}},
+
 		// ---- Subscription ----
 		{field: "Subscription.runUpdates", level: levelProjectRead,
 			query: `subscription($id: ID!) { runUpdates(runId: $id) { kind run { id status } } }`,

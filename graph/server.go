@@ -24,6 +24,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/trigger"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"
@@ -88,6 +89,9 @@ type Options struct {
 	// AllowedOrigins are other origins (e.g. "https://console.example.com")
 	// whose browser requests may use the session cookie.
 	AllowedOrigins []string
+	// Schedules manages cron schedules (nil: the schedule API answers that
+	// this server runs no jobs).
+	Schedules *scheduler.Service
 }
 
 // maxBodyBytes bounds a request body; the largest legitimate input is a
@@ -107,6 +111,7 @@ func NewHandler(opts Options) http.Handler {
 		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, guards: opts.Guards, identity: opts.Identity, authz: opts.Authz,
 		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, approvals: opts.Approvals, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
+	r.schedules = opts.Schedules
 
 	r.triggers, r.publicURL = opts.Triggers, opts.PublicURL
 

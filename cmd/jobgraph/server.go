@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/job"
 	"github.com/jobgraph/jobgraph/core/project"
 	runlog "github.com/jobgraph/jobgraph/core/run"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/trigger"
@@ -267,6 +269,15 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	}
 	defer runs.Stop()
 	approvals := approval.NewService(a.store, a.authz, runs, nil)
+	// The scheduler fires cron schedules from the one replica that leads
+	// the election "scheduler"; it stops (resigning) before the engine.
+	schedules := scheduler.NewService(a.store, jobs)
+	sched := scheduler.NewScheduler(scheduler.SchedulerOptions{Store: a.store, Runs: a.store, Starter: runs, Elector: q,
+		NodeID: nodeID(), Lease: cfg.SchedulerLease, Logger: log})
+	if err := sched.Start(ctx); err != nil {
+		return err
+	}
+	defer sched.Stop()
 	if cfg.Workers > 0 {
 		w, err := startWorker(ctx, cfg, q, plugins, log)
 		if err != nil {
@@ -301,6 +312,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		SecureCookies:   cfg.SecureCookies,
 		AllowedOrigins:  cfg.Origins(),
 		Triggers:        triggers,
+		Schedules:       schedules,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -348,4 +360,13 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// nodeID names this process in leader elections: host name, process ID and
+// a random part, so that a restarted process is a new candidate.
+func nodeID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }

@@ -166,6 +166,12 @@ type Config struct {
 	// takes; "any" stands for the tasks whose step requires no pool. A step
 	// with pool: zone-a runs only on workers with zone-a here. Default "any".
 	WorkerPools string `koanf:"worker_pools"`
+
+	// SchedulerLease (scheduler_lease, JOBGRAPH_SCHEDULER_LEASE,
+	// --scheduler-lease) is the lease of the replica that fires cron
+	// schedules: when it dies, another replica takes over within about
+	// this long. At least 300ms. Default 5s.
+	SchedulerLease time.Duration `koanf:"scheduler_lease"`
 }
 
 // Default returns the default settings.
@@ -184,6 +190,7 @@ func Default() Config {
 		WorkerTimeout:   30 * time.Second,
 		Workers:         64,
 		WorkerPools:     "any",
+		SchedulerLease:  5 * time.Second,
 	}
 }
 
@@ -237,6 +244,9 @@ func (c Config) Validate() error {
 		if strings.ContainsAny(p, ".*> \t") || len(p) > 63 {
 			bad("worker_pools", "%q is not a pool label (no spaces, dots, '*' or '>'; at most 63 characters)", p)
 		}
+	}
+	if c.SchedulerLease < 300*time.Millisecond {
+		bad("scheduler_lease", "must be at least 300ms (got %s)", c.SchedulerLease)
 	}
 	return errors.Join(errs...)
 }
@@ -371,5 +381,6 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("worker_timeout", c.WorkerTimeout),
 		slog.Int("workers", c.Workers),
 		slog.String("worker_pools", c.WorkerPools),
+		slog.Duration("scheduler_lease", c.SchedulerLease),
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/jobgraph/jobgraph/graph/model"
@@ -43,6 +44,7 @@ type ResolverRoot interface {
 	RoleAssignment() RoleAssignmentResolver
 	Run() RunResolver
 	RunUpdate() RunUpdateResolver
+	Schedule() ScheduleResolver
 	Subscription() SubscriptionResolver
 	TaskLogUpdate() TaskLogUpdateResolver
 	User() UserResolver
@@ -186,6 +188,10 @@ type ComplexityRoot struct {
 		Project func(childComplexity int) int
 	}
 
+	CreateSchedulePayload struct {
+		Schedule func(childComplexity int) int
+	}
+
 	CreateUserPayload struct {
 		User func(childComplexity int) int
 	}
@@ -248,6 +254,10 @@ type ComplexityRoot struct {
 
 	DeleteRolePayload struct {
 		Name func(childComplexity int) int
+	}
+
+	DeleteSchedulePayload struct {
+		DeletedID func(childComplexity int) int
 	}
 
 	DeleteTriggerPayload struct {
@@ -446,6 +456,7 @@ type ComplexityRoot struct {
 		CreateHost          func(childComplexity int, input model.CreateHostInput) int
 		CreateHostGroup     func(childComplexity int, input model.CreateHostGroupInput) int
 		CreateProject       func(childComplexity int, input model.CreateProjectInput) int
+		CreateSchedule      func(childComplexity int, input model.CreateScheduleInput) int
 		CreateTrigger       func(childComplexity int, input model.CreateTriggerInput) int
 		CreateUser          func(childComplexity int, input model.CreateUserInput) int
 		DefineRole          func(childComplexity int, input model.DefineRoleInput) int
@@ -456,6 +467,7 @@ type ComplexityRoot struct {
 		DeleteJob           func(childComplexity int, input model.DeleteJobInput) int
 		DeleteProject       func(childComplexity int, input model.DeleteProjectInput) int
 		DeleteRole          func(childComplexity int, input model.DeleteRoleInput) int
+		DeleteSchedule      func(childComplexity int, input model.DeleteScheduleInput) int
 		DeleteTrigger       func(childComplexity int, input model.DeleteTriggerInput) int
 		GrantAdmin          func(childComplexity int, input model.AdminInput) int
 		GrantRole           func(childComplexity int, input model.RoleGrantInput) int
@@ -470,12 +482,14 @@ type ComplexityRoot struct {
 		RotateTriggerSecret func(childComplexity int, input model.RotateTriggerSecretInput) int
 		RunJob              func(childComplexity int, input model.RunJobInput) int
 		SetGuardRuleEnabled func(childComplexity int, input model.SetGuardRuleEnabledInput) int
+		SetScheduleEnabled  func(childComplexity int, input model.SetScheduleEnabledInput) int
 		UpdateCredential    func(childComplexity int, input model.UpdateCredentialInput) int
 		UpdateGuardRule     func(childComplexity int, input model.UpdateGuardRuleInput) int
 		UpdateHost          func(childComplexity int, input model.UpdateHostInput) int
 		UpdateHostGroup     func(childComplexity int, input model.UpdateHostGroupInput) int
 		UpdateJob           func(childComplexity int, input model.UpdateJobInput) int
 		UpdateProject       func(childComplexity int, input model.UpdateProjectInput) int
+		UpdateSchedule      func(childComplexity int, input model.UpdateScheduleInput) int
 		UpdateTrigger       func(childComplexity int, input model.UpdateTriggerInput) int
 		UpdateUser          func(childComplexity int, input model.UpdateUserInput) int
 	}
@@ -520,6 +534,7 @@ type ComplexityRoot struct {
 		CheckCommand    func(childComplexity int, projectID string, text string) int
 		Credential      func(childComplexity int, id string) int
 		Credentials     func(childComplexity int, projectID string, first *int, after *string, filter *model.CredentialFilter) int
+		CronPreview     func(childComplexity int, expression string, timeZone *string, count int, after *time.Time) int
 		Executors       func(childComplexity int) int
 		GuardRules      func(childComplexity int, projectID string) int
 		Host            func(childComplexity int, id string) int
@@ -534,6 +549,8 @@ type ComplexityRoot struct {
 		Roles           func(childComplexity int) int
 		Run             func(childComplexity int, id string) int
 		Runs            func(childComplexity int, projectID string, first *int, after *string, filter *model.RunFilter) int
+		Schedule        func(childComplexity int, id string) int
+		Schedules       func(childComplexity int, projectID string) int
 		SelectorPreview func(childComplexity int, projectID string, selector string, first *int, after *string) int
 		TaskLogs        func(childComplexity int, taskID string, afterSeq *int, first *int) int
 		Trigger         func(childComplexity int, id string) int
@@ -607,6 +624,40 @@ type ComplexityRoot struct {
 		Run   func(childComplexity int) int
 		Steps func(childComplexity int) int
 		Task  func(childComplexity int) int
+	}
+
+	Schedule struct {
+		CreatedAt     func(childComplexity int) int
+		CreatedBy     func(childComplexity int) int
+		DueAt         func(childComplexity int) int
+		Enabled       func(childComplexity int) int
+		Expression    func(childComplexity int) int
+		Fires         func(childComplexity int, last *int) int
+		ID            func(childComplexity int) int
+		JitterSeconds func(childComplexity int) int
+		Job           func(childComplexity int) int
+		JobID         func(childComplexity int) int
+		LastError     func(childComplexity int) int
+		LastFireAt    func(childComplexity int) int
+		LastRun       func(childComplexity int) int
+		Missed        func(childComplexity int) int
+		Name          func(childComplexity int) int
+		NextFireAt    func(childComplexity int) int
+		NextFireTimes func(childComplexity int, count int) int
+		Overlap       func(childComplexity int) int
+		Params        func(childComplexity int) int
+		Priority      func(childComplexity int) int
+		Project       func(childComplexity int) int
+		TimeZone      func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+	}
+
+	ScheduleFire struct {
+		At      func(childComplexity int) int
+		Error   func(childComplexity int) int
+		FiredAt func(childComplexity int) int
+		Outcome func(childComplexity int) int
+		RunID   func(childComplexity int) int
 	}
 
 	SelectorPreview struct {
@@ -726,6 +777,10 @@ type ComplexityRoot struct {
 
 	UpdateProjectPayload struct {
 		Project func(childComplexity int) int
+	}
+
+	UpdateSchedulePayload struct {
+		Schedule func(childComplexity int) int
 	}
 
 	UpdateTriggerPayload struct {
@@ -1227,6 +1282,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateProjectPayload.Project(childComplexity), true
 
+	case "CreateSchedulePayload.schedule":
+		if e.ComplexityRoot.CreateSchedulePayload.Schedule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateSchedulePayload.Schedule(childComplexity), true
+
 	case "CreateUserPayload.user":
 		if e.ComplexityRoot.CreateUserPayload.User == nil {
 			break
@@ -1389,6 +1451,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteRolePayload.Name(childComplexity), true
+
+	case "DeleteSchedulePayload.deletedId":
+		if e.ComplexityRoot.DeleteSchedulePayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteSchedulePayload.DeletedID(childComplexity), true
 
 	case "DeleteTriggerPayload.deletedId":
 		if e.ComplexityRoot.DeleteTriggerPayload.DeletedID == nil {
@@ -2200,6 +2269,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(model.CreateProjectInput)), true
+	case "Mutation.createSchedule":
+		if e.ComplexityRoot.Mutation.CreateSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSchedule(childComplexity, args["input"].(model.CreateScheduleInput)), true
 	case "Mutation.createTrigger":
 		if e.ComplexityRoot.Mutation.CreateTrigger == nil {
 			break
@@ -2310,6 +2390,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["input"].(model.DeleteRoleInput)), true
+	case "Mutation.deleteSchedule":
+		if e.ComplexityRoot.Mutation.DeleteSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSchedule(childComplexity, args["input"].(model.DeleteScheduleInput)), true
 	case "Mutation.deleteTrigger":
 		if e.ComplexityRoot.Mutation.DeleteTrigger == nil {
 			break
@@ -2459,6 +2550,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetGuardRuleEnabled(childComplexity, args["input"].(model.SetGuardRuleEnabledInput)), true
+	case "Mutation.setScheduleEnabled":
+		if e.ComplexityRoot.Mutation.SetScheduleEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setScheduleEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetScheduleEnabled(childComplexity, args["input"].(model.SetScheduleEnabledInput)), true
 	case "Mutation.updateCredential":
 		if e.ComplexityRoot.Mutation.UpdateCredential == nil {
 			break
@@ -2525,6 +2627,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["input"].(model.UpdateProjectInput)), true
+	case "Mutation.updateSchedule":
+		if e.ComplexityRoot.Mutation.UpdateSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSchedule(childComplexity, args["input"].(model.UpdateScheduleInput)), true
 	case "Mutation.updateTrigger":
 		if e.ComplexityRoot.Mutation.UpdateTrigger == nil {
 			break
@@ -2769,6 +2882,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Credentials(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string), args["filter"].(*model.CredentialFilter)), true
+	case "Query.cronPreview":
+		if e.ComplexityRoot.Query.CronPreview == nil {
+			break
+		}
+
+		args, err := ec.field_Query_cronPreview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CronPreview(childComplexity, args["expression"].(string), args["timeZone"].(*string), args["count"].(int), args["after"].(*time.Time)), true
 	case "Query.executors":
 		if e.ComplexityRoot.Query.Executors == nil {
 			break
@@ -2914,6 +3038,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Runs(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string), args["filter"].(*model.RunFilter)), true
+	case "Query.schedule":
+		if e.ComplexityRoot.Query.Schedule == nil {
+			break
+		}
+
+		args, err := ec.field_Query_schedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Schedule(childComplexity, args["id"].(string)), true
+	case "Query.schedules":
+		if e.ComplexityRoot.Query.Schedules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_schedules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Schedules(childComplexity, args["projectId"].(string)), true
 	case "Query.selectorPreview":
 		if e.ComplexityRoot.Query.SelectorPreview == nil {
 			break
@@ -3212,6 +3358,186 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RunUpdate.Task(childComplexity), true
+
+	case "Schedule.createdAt":
+		if e.ComplexityRoot.Schedule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.CreatedAt(childComplexity), true
+	case "Schedule.createdBy":
+		if e.ComplexityRoot.Schedule.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.CreatedBy(childComplexity), true
+	case "Schedule.dueAt":
+		if e.ComplexityRoot.Schedule.DueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.DueAt(childComplexity), true
+	case "Schedule.enabled":
+		if e.ComplexityRoot.Schedule.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Enabled(childComplexity), true
+	case "Schedule.expression":
+		if e.ComplexityRoot.Schedule.Expression == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Expression(childComplexity), true
+	case "Schedule.fires":
+		if e.ComplexityRoot.Schedule.Fires == nil {
+			break
+		}
+
+		args, err := ec.field_Schedule_fires_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Schedule.Fires(childComplexity, args["last"].(*int)), true
+	case "Schedule.id":
+		if e.ComplexityRoot.Schedule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.ID(childComplexity), true
+	case "Schedule.jitterSeconds":
+		if e.ComplexityRoot.Schedule.JitterSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.JitterSeconds(childComplexity), true
+	case "Schedule.job":
+		if e.ComplexityRoot.Schedule.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Job(childComplexity), true
+	case "Schedule.jobId":
+		if e.ComplexityRoot.Schedule.JobID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.JobID(childComplexity), true
+	case "Schedule.lastError":
+		if e.ComplexityRoot.Schedule.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.LastError(childComplexity), true
+	case "Schedule.lastFireAt":
+		if e.ComplexityRoot.Schedule.LastFireAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.LastFireAt(childComplexity), true
+	case "Schedule.lastRun":
+		if e.ComplexityRoot.Schedule.LastRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.LastRun(childComplexity), true
+	case "Schedule.missed":
+		if e.ComplexityRoot.Schedule.Missed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Missed(childComplexity), true
+	case "Schedule.name":
+		if e.ComplexityRoot.Schedule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Name(childComplexity), true
+	case "Schedule.nextFireAt":
+		if e.ComplexityRoot.Schedule.NextFireAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.NextFireAt(childComplexity), true
+	case "Schedule.nextFireTimes":
+		if e.ComplexityRoot.Schedule.NextFireTimes == nil {
+			break
+		}
+
+		args, err := ec.field_Schedule_nextFireTimes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Schedule.NextFireTimes(childComplexity, args["count"].(int)), true
+	case "Schedule.overlap":
+		if e.ComplexityRoot.Schedule.Overlap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Overlap(childComplexity), true
+	case "Schedule.params":
+		if e.ComplexityRoot.Schedule.Params == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Params(childComplexity), true
+	case "Schedule.priority":
+		if e.ComplexityRoot.Schedule.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Priority(childComplexity), true
+	case "Schedule.project":
+		if e.ComplexityRoot.Schedule.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Project(childComplexity), true
+	case "Schedule.timeZone":
+		if e.ComplexityRoot.Schedule.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.TimeZone(childComplexity), true
+	case "Schedule.updatedAt":
+		if e.ComplexityRoot.Schedule.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.UpdatedAt(childComplexity), true
+
+	case "ScheduleFire.at":
+		if e.ComplexityRoot.ScheduleFire.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.At(childComplexity), true
+	case "ScheduleFire.error":
+		if e.ComplexityRoot.ScheduleFire.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.Error(childComplexity), true
+	case "ScheduleFire.firedAt":
+		if e.ComplexityRoot.ScheduleFire.FiredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.FiredAt(childComplexity), true
+	case "ScheduleFire.outcome":
+		if e.ComplexityRoot.ScheduleFire.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.Outcome(childComplexity), true
+	case "ScheduleFire.runId":
+		if e.ComplexityRoot.ScheduleFire.RunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.RunID(childComplexity), true
 
 	case "SelectorPreview.hosts":
 		if e.ComplexityRoot.SelectorPreview.Hosts == nil {
@@ -3619,6 +3945,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateProjectPayload.Project(childComplexity), true
 
+	case "UpdateSchedulePayload.schedule":
+		if e.ComplexityRoot.UpdateSchedulePayload.Schedule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateSchedulePayload.Schedule(childComplexity), true
+
 	case "UpdateTriggerPayload.trigger":
 		if e.ComplexityRoot.UpdateTriggerPayload.Trigger == nil {
 			break
@@ -3857,6 +4190,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateHostGroupInput,
 		ec.unmarshalInputCreateHostInput,
 		ec.unmarshalInputCreateProjectInput,
+		ec.unmarshalInputCreateScheduleInput,
 		ec.unmarshalInputCreateTriggerInput,
 		ec.unmarshalInputCreateUserInput,
 		ec.unmarshalInputCredentialFilter,
@@ -3869,6 +4203,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputDeleteJobInput,
 		ec.unmarshalInputDeleteProjectInput,
 		ec.unmarshalInputDeleteRoleInput,
+		ec.unmarshalInputDeleteScheduleInput,
 		ec.unmarshalInputDeleteTriggerInput,
 		ec.unmarshalInputHostFilter,
 		ec.unmarshalInputHostGroupFilter,
@@ -3884,6 +4219,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRunFilter,
 		ec.unmarshalInputRunJobInput,
 		ec.unmarshalInputSetGuardRuleEnabledInput,
+		ec.unmarshalInputSetScheduleEnabledInput,
 		ec.unmarshalInputStrategyInput,
 		ec.unmarshalInputTargetsInput,
 		ec.unmarshalInputTriggerParamInput,
@@ -3893,6 +4229,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputUpdateHostInput,
 		ec.unmarshalInputUpdateJobInput,
 		ec.unmarshalInputUpdateProjectInput,
+		ec.unmarshalInputUpdateScheduleInput,
 		ec.unmarshalInputUpdateTriggerInput,
 		ec.unmarshalInputUpdateUserInput,
 		ec.unmarshalInputUserFilter,
@@ -5398,6 +5735,164 @@ extend type Subscription {
   projectRuns(projectId: ID!): RunUpdate! @hasPermission(permission: JOB_READ, project: "projectId")
 }
 `, BuiltIn: false},
+	{Name: "../../schema/schedules.graphqls", Input: `"""
+A cron schedule: it starts runs of a job, with stored parameters, at the
+times of a cron expression read in a time zone. Exactly one server replica
+fires each fire time.
+
+Expressions have five fields (minute hour day-of-month month day-of-week) or
+six (seconds first), or are one of @yearly, @monthly, @weekly, @daily,
+@hourly or @every <duration> (at least 1s). On daylight-saving days a
+fixed-time expression ("30 2 * * *") fires once: in a skipped hour at the
+first instant after it, in a repeated hour at the first occurrence; other
+expressions ("*/30 * * * *") fire at every real instant whose wall-clock time
+matches.
+"""
+type Schedule implements Node {
+  id: ID!
+  project: Project!
+  jobId: ID!
+  "The job it runs; null once the job is deleted (its fires then fail)."
+  job: Job
+  name: String!
+  expression: String!
+  "An IANA time zone such as Europe/Berlin; empty is UTC."
+  timeZone: String!
+  "The parameter values of every run it starts."
+  params: JSONObject!
+  "Higher runs first, from -100 to 100."
+  priority: Int!
+  "The largest random delay, in seconds, added to each fire (0 to 3600)."
+  jitterSeconds: Int!
+  overlap: ScheduleOverlap!
+  missed: ScheduleMissed!
+  enabled: Boolean!
+  "The next fire time by the expression; null while disabled."
+  nextFireAt: Time
+  "When the next fire happens: nextFireAt plus the jitter drawn for it."
+  dueAt: Time
+  "The fire time of the last run it started."
+  lastFireAt: Time
+  lastRun: Run
+  "Why the last fire could not start a run; empty if it did."
+  lastError: String!
+  createdBy: String!
+  createdAt: Time!
+  updatedAt: Time!
+  "The next count (1 to 100) fire times by the expression, without jitter."
+  nextFireTimes(count: Int! = 5): [Time!]!
+  "The most recent fire times (at most 100) and what came of each, newest first."
+  fires(last: Int = 20): [ScheduleFire!]!
+}
+
+"What a fire does while the schedule's previous run has not ended."
+enum ScheduleOverlap {
+  "Drop the fire."
+  SKIP
+  "Wait for the run to end, then start one run."
+  QUEUE
+  "Start another run."
+  ALLOW
+}
+
+"What happens to fire times missed (more than a minute late) while no replica could fire them."
+enum ScheduleMissed {
+  "Drop them; resume at the next time."
+  SKIP
+  "Start one run for them all, then resume."
+  RUN_ONCE
+}
+
+enum ScheduleFireOutcome {
+  STARTED
+  "Overlap SKIP: the previous run had not ended."
+  SKIPPED_BUSY
+  "Missed SKIP."
+  SKIPPED_MISSED
+  "The run could not start: error says why."
+  FAILED
+}
+
+"One fire time of a schedule."
+type ScheduleFire {
+  at: Time!
+  firedAt: Time!
+  outcome: ScheduleFireOutcome!
+  runId: ID
+  error: String!
+}
+
+extend type Query {
+  schedules(projectId: ID!): [Schedule!]! @hasPermission(permission: SCHEDULE_READ, project: "projectId")
+  schedule(id: ID!): Schedule @hasPermission(permission: SCHEDULE_READ, object: "id")
+  "The next count (1 to 100) fire times of an expression, to check one before saving it."
+  cronPreview(expression: String!, timeZone: String, count: Int! = 5, after: Time): [Time!]! @authenticated
+}
+
+"""
+Creating or changing a schedule needs SCHEDULE_WRITE and JOB_RUN in its
+project: it starts runs as its creator could.
+"""
+input CreateScheduleInput {
+  projectId: ID!
+  jobId: ID!
+  name: String!
+  expression: String!
+  timeZone: String
+  params: JSONObject
+  priority: Int
+  jitterSeconds: Int
+  "Default SKIP."
+  overlap: ScheduleOverlap
+  "Default SKIP."
+  missed: ScheduleMissed
+  "Default true."
+  enabled: Boolean
+}
+
+type CreateSchedulePayload {
+  schedule: Schedule!
+}
+
+"Absent fields stay as they are."
+input UpdateScheduleInput {
+  id: ID!
+  name: String
+  expression: String
+  timeZone: String
+  params: JSONObject
+  priority: Int
+  jitterSeconds: Int
+  overlap: ScheduleOverlap
+  missed: ScheduleMissed
+  "Enabling plans the next fire after now: the times it was disabled are not made up."
+  enabled: Boolean
+}
+
+type UpdateSchedulePayload {
+  schedule: Schedule!
+}
+
+input SetScheduleEnabledInput {
+  id: ID!
+  enabled: Boolean!
+}
+
+input DeleteScheduleInput {
+  id: ID!
+}
+
+type DeleteSchedulePayload {
+  deletedId: ID!
+}
+
+extend type Mutation {
+  createSchedule(input: CreateScheduleInput!): CreateSchedulePayload! @hasPermission(permission: SCHEDULE_WRITE, project: "input.projectId")
+  updateSchedule(input: UpdateScheduleInput!): UpdateSchedulePayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+  setScheduleEnabled(input: SetScheduleEnabledInput!): UpdateSchedulePayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+  deleteSchedule(input: DeleteScheduleInput!): DeleteSchedulePayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+}
+`, BuiltIn: false},
 	{Name: "../../schema/schema.graphqls", Input: `# jobgraph's public API. Everything the web console does goes through it.
 #
 # Conventions:
@@ -5831,6 +6326,14 @@ func (ec *executionContext) childFields_CreateProjectPayload(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type CreateProjectPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateSchedulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "schedule":
+		return ec.fieldContext_CreateSchedulePayload_schedule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateSchedulePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "user":
@@ -5957,6 +6460,14 @@ func (ec *executionContext) childFields_DeleteRolePayload(ctx context.Context, f
 		return ec.fieldContext_DeleteRolePayload_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteRolePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteSchedulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteSchedulePayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteSchedulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_DeleteTriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6527,6 +7038,74 @@ func (ec *executionContext) childFields_RunUpdate(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type RunUpdate", field.Name)
 }
 
+func (ec *executionContext) childFields_Schedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Schedule_id(ctx, field)
+	case "project":
+		return ec.fieldContext_Schedule_project(ctx, field)
+	case "jobId":
+		return ec.fieldContext_Schedule_jobId(ctx, field)
+	case "job":
+		return ec.fieldContext_Schedule_job(ctx, field)
+	case "name":
+		return ec.fieldContext_Schedule_name(ctx, field)
+	case "expression":
+		return ec.fieldContext_Schedule_expression(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_Schedule_timeZone(ctx, field)
+	case "params":
+		return ec.fieldContext_Schedule_params(ctx, field)
+	case "priority":
+		return ec.fieldContext_Schedule_priority(ctx, field)
+	case "jitterSeconds":
+		return ec.fieldContext_Schedule_jitterSeconds(ctx, field)
+	case "overlap":
+		return ec.fieldContext_Schedule_overlap(ctx, field)
+	case "missed":
+		return ec.fieldContext_Schedule_missed(ctx, field)
+	case "enabled":
+		return ec.fieldContext_Schedule_enabled(ctx, field)
+	case "nextFireAt":
+		return ec.fieldContext_Schedule_nextFireAt(ctx, field)
+	case "dueAt":
+		return ec.fieldContext_Schedule_dueAt(ctx, field)
+	case "lastFireAt":
+		return ec.fieldContext_Schedule_lastFireAt(ctx, field)
+	case "lastRun":
+		return ec.fieldContext_Schedule_lastRun(ctx, field)
+	case "lastError":
+		return ec.fieldContext_Schedule_lastError(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Schedule_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Schedule_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Schedule_updatedAt(ctx, field)
+	case "nextFireTimes":
+		return ec.fieldContext_Schedule_nextFireTimes(ctx, field)
+	case "fires":
+		return ec.fieldContext_Schedule_fires(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Schedule", field.Name)
+}
+
+func (ec *executionContext) childFields_ScheduleFire(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_ScheduleFire_at(ctx, field)
+	case "firedAt":
+		return ec.fieldContext_ScheduleFire_firedAt(ctx, field)
+	case "outcome":
+		return ec.fieldContext_ScheduleFire_outcome(ctx, field)
+	case "runId":
+		return ec.fieldContext_ScheduleFire_runId(ctx, field)
+	case "error":
+		return ec.fieldContext_ScheduleFire_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScheduleFire", field.Name)
+}
+
 func (ec *executionContext) childFields_SelectorPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "selector":
@@ -6751,6 +7330,14 @@ func (ec *executionContext) childFields_UpdateProjectPayload(ctx context.Context
 		return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateSchedulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "schedule":
+		return ec.fieldContext_UpdateSchedulePayload_schedule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateSchedulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateTriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

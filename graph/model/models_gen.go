@@ -198,6 +198,29 @@ type CreateProjectPayload struct {
 	Project *Project `json:"project"`
 }
 
+// Creating or changing a schedule needs SCHEDULE_WRITE and JOB_RUN in its
+// project: it starts runs as its creator could.
+type CreateScheduleInput struct {
+	ProjectID     string         `json:"projectId"`
+	JobID         string         `json:"jobId"`
+	Name          string         `json:"name"`
+	Expression    string         `json:"expression"`
+	TimeZone      *string        `json:"timeZone,omitempty"`
+	Params        map[string]any `json:"params,omitempty"`
+	Priority      *int           `json:"priority,omitempty"`
+	JitterSeconds *int           `json:"jitterSeconds,omitempty"`
+	// Default SKIP.
+	Overlap *ScheduleOverlap `json:"overlap,omitempty"`
+	// Default SKIP.
+	Missed *ScheduleMissed `json:"missed,omitempty"`
+	// Default true.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+type CreateSchedulePayload struct {
+	Schedule *Schedule `json:"schedule"`
+}
+
 type CreateTriggerInput struct {
 	ProjectID string `json:"projectId"`
 	JobID     string `json:"jobId"`
@@ -305,6 +328,14 @@ type DeleteRoleInput struct {
 
 type DeleteRolePayload struct {
 	Name string `json:"name"`
+}
+
+type DeleteScheduleInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteSchedulePayload struct {
+	DeletedID string `json:"deletedId"`
 }
 
 type DeleteTriggerInput struct {
@@ -592,6 +623,15 @@ type RunJobPayload struct {
 	Run *Run `json:"run"`
 }
 
+// One fire time of a schedule.
+type ScheduleFire struct {
+	At      time.Time           `json:"at"`
+	FiredAt time.Time           `json:"firedAt"`
+	Outcome ScheduleFireOutcome `json:"outcome"`
+	RunID   *string             `json:"runId,omitempty"`
+	Error   string              `json:"error"`
+}
+
 // What a label selector resolves to in a project right now.
 type SelectorPreview struct {
 	// The selector in canonical form, as a group would store it.
@@ -608,6 +648,11 @@ type SetGuardRuleEnabledInput struct {
 
 type SetGuardRuleEnabledPayload struct {
 	Rule *GuardRule `json:"rule"`
+}
+
+type SetScheduleEnabledInput struct {
+	ID      string `json:"id"`
+	Enabled bool   `json:"enabled"`
 }
 
 type StepRun struct {
@@ -799,6 +844,25 @@ type UpdateProjectInput struct {
 
 type UpdateProjectPayload struct {
 	Project *Project `json:"project"`
+}
+
+// Absent fields stay as they are.
+type UpdateScheduleInput struct {
+	ID            string           `json:"id"`
+	Name          *string          `json:"name,omitempty"`
+	Expression    *string          `json:"expression,omitempty"`
+	TimeZone      *string          `json:"timeZone,omitempty"`
+	Params        map[string]any   `json:"params,omitempty"`
+	Priority      *int             `json:"priority,omitempty"`
+	JitterSeconds *int             `json:"jitterSeconds,omitempty"`
+	Overlap       *ScheduleOverlap `json:"overlap,omitempty"`
+	Missed        *ScheduleMissed  `json:"missed,omitempty"`
+	// Enabling plans the next fire after now: the times it was disabled are not made up.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+type UpdateSchedulePayload struct {
+	Schedule *Schedule `json:"schedule"`
 }
 
 type UpdateTriggerInput struct {
@@ -1550,6 +1614,187 @@ func (e *RunStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e RunStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ScheduleFireOutcome string
+
+const (
+	ScheduleFireOutcomeStarted ScheduleFireOutcome = "STARTED"
+	// Overlap SKIP: the previous run had not ended.
+	ScheduleFireOutcomeSkippedBusy ScheduleFireOutcome = "SKIPPED_BUSY"
+	// Missed SKIP.
+	ScheduleFireOutcomeSkippedMissed ScheduleFireOutcome = "SKIPPED_MISSED"
+	// The run could not start: error says why.
+	ScheduleFireOutcomeFailed ScheduleFireOutcome = "FAILED"
+)
+
+var AllScheduleFireOutcome = []ScheduleFireOutcome{
+	ScheduleFireOutcomeStarted,
+	ScheduleFireOutcomeSkippedBusy,
+	ScheduleFireOutcomeSkippedMissed,
+	ScheduleFireOutcomeFailed,
+}
+
+func (e ScheduleFireOutcome) IsValid() bool {
+	switch e {
+	case ScheduleFireOutcomeStarted, ScheduleFireOutcomeSkippedBusy, ScheduleFireOutcomeSkippedMissed, ScheduleFireOutcomeFailed:
+		return true
+	}
+	return false
+}
+
+func (e ScheduleFireOutcome) String() string {
+	return string(e)
+}
+
+func (e *ScheduleFireOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScheduleFireOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScheduleFireOutcome", str)
+	}
+	return nil
+}
+
+func (e ScheduleFireOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScheduleFireOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScheduleFireOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happens to fire times missed (more than a minute late) while no replica could fire them.
+type ScheduleMissed string
+
+const (
+	// Drop them; resume at the next time.
+	ScheduleMissedSkip ScheduleMissed = "SKIP"
+	// Start one run for them all, then resume.
+	ScheduleMissedRunOnce ScheduleMissed = "RUN_ONCE"
+)
+
+var AllScheduleMissed = []ScheduleMissed{
+	ScheduleMissedSkip,
+	ScheduleMissedRunOnce,
+}
+
+func (e ScheduleMissed) IsValid() bool {
+	switch e {
+	case ScheduleMissedSkip, ScheduleMissedRunOnce:
+		return true
+	}
+	return false
+}
+
+func (e ScheduleMissed) String() string {
+	return string(e)
+}
+
+func (e *ScheduleMissed) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScheduleMissed(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScheduleMissed", str)
+	}
+	return nil
+}
+
+func (e ScheduleMissed) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScheduleMissed) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScheduleMissed) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a fire does while the schedule's previous run has not ended.
+type ScheduleOverlap string
+
+const (
+	// Drop the fire.
+	ScheduleOverlapSkip ScheduleOverlap = "SKIP"
+	// Wait for the run to end, then start one run.
+	ScheduleOverlapQueue ScheduleOverlap = "QUEUE"
+	// Start another run.
+	ScheduleOverlapAllow ScheduleOverlap = "ALLOW"
+)
+
+var AllScheduleOverlap = []ScheduleOverlap{
+	ScheduleOverlapSkip,
+	ScheduleOverlapQueue,
+	ScheduleOverlapAllow,
+}
+
+func (e ScheduleOverlap) IsValid() bool {
+	switch e {
+	case ScheduleOverlapSkip, ScheduleOverlapQueue, ScheduleOverlapAllow:
+		return true
+	}
+	return false
+}
+
+func (e ScheduleOverlap) String() string {
+	return string(e)
+}
+
+func (e *ScheduleOverlap) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScheduleOverlap(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScheduleOverlap", str)
+	}
+	return nil
+}
+
+func (e ScheduleOverlap) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScheduleOverlap) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScheduleOverlap) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
