@@ -238,6 +238,81 @@ steps:
   await page.waitForSelector('[data-testid=guard-matches] [data-rule=no-curl-pipe]');
   await shot('30-guard-rules');
 
+  step = 'a schedule with its next fire times';
+  await page.click('nav >> text=Schedules');
+  await page.click('[data-testid=new-schedule]');
+  await page.fill('input[name=schedule-name]', 'nightly');
+  await page.selectOption('select[name=schedule-job]', { label: 'hello' });
+  await page.fill('input[name=schedule-expression]', 'not cron');
+  await page.waitForSelector('.row.bad input[name=schedule-expression]');
+  await page.fill('input[name=schedule-expression]', '30 2 * * *');
+  await page.fill('input[name=schedule-tz]', 'Europe/Berlin');
+  await page.waitForFunction(() => (document.querySelector('[data-testid=cron-preview]')?.textContent ?? '').split('·').length === 5);
+  await page.fill('textarea[name=schedule-params]', '{"who": "cron"}');
+  await shot('31-schedule-form');
+  await page.click('[data-testid=schedule-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=schedules] tr[data-schedule=nightly] >> text=30 2 * * *');
+
+  step = 'a host group by selector, previewed';
+  await page.click('nav >> text=Host groups');
+  await page.click('[data-testid=new-group]');
+  await page.fill('input[name=group-name]', 'apps');
+  await page.fill('input[name=group-selector]', 'role in (app');
+  await page.waitForSelector('.row.bad input[name=group-selector]');
+  await page.fill('input[name=group-selector]', 'role=app');
+  await page.waitForSelector('[data-testid=group-preview-count] >> text=1 hosts');
+  await shot('32-group-preview');
+  await page.click('[data-testid=group-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=groups] tr[data-group=apps]');
+
+  step = 'executors and a form per action';
+  await page.click('nav >> text=Executors');
+  await page.click('[data-executor=local] details[data-action=command] summary');
+  await page.waitForSelector('[data-executor=local] details[data-action=command] [data-param=command]');
+  await shot('33-executors');
+
+  step = 'a webhook trigger shows its secret once';
+  await page.click('nav >> text=Webhooks');
+  await page.fill('input[name=trigger-name]', 'on-release');
+  await page.selectOption('select[name=trigger-job]', { label: 'hello' });
+  await page.fill('textarea[name=trigger-params]', 'who=$.sender.login');
+  await page.click('[data-testid=new-trigger] button[type=submit]');
+  await page.waitForSelector('[data-testid=trigger-secret] pre');
+  expect(((await page.textContent('[data-testid=trigger-secret] pre')) ?? '').length >= 16, 'a secret shown');
+  await page.waitForSelector('[data-testid=triggers] tr[data-trigger=on-release]');
+  await shot('34-webhook-secret');
+  await page.click('[data-testid=trigger-secret] button');
+  expect((await page.$$('[data-testid=trigger-secret]')).length === 0, 'the secret gone once dismissed');
+
+  step = 'the audit log, filtered';
+  await page.click('nav >> text=Audit log');
+  await page.waitForSelector('[data-testid=audit] tbody tr');
+  await page.selectOption('select[name=audit-outcome]', 'ALLOWED');
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-testid=audit] tbody tr')];
+    return rows.length > 0 && rows.every((r) => r.getAttribute('data-outcome') === 'ALLOWED');
+  });
+  await shot('35-audit');
+
+  step = 'an API token shown once';
+  await page.click('nav >> text=API tokens');
+  await page.fill('input[name=token-name]', 'ci');
+  await page.click('[data-testid=new-token] button[type=submit]');
+  await page.waitForSelector('[data-testid=token-secret] pre');
+  await page.waitForSelector('[data-testid=tokens] tr[data-token=ci]');
+  await shot('36-token');
+
+  step = 'users, roles and members';
+  await page.click('nav >> text=Users');
+  await page.waitForSelector('[data-testid=users] tr[data-user=otto]');
+  await shot('37-users');
+  await page.click('nav >> text=Roles');
+  await page.waitForSelector('[data-testid=roles] >> text=operator');
+  await shot('38-roles');
+  await page.click('nav >> text=Members');
+  await page.waitForSelector('[data-testid=members] >> text=Otto Operator');
+  await shot('39-members');
+
   expect(consoleErrors.length === 0, `no uncaught errors in the page: ${consoleErrors.join('; ')}`);
   step = 'done';
   log('all passed; screenshots in', artifacts);

@@ -18,6 +18,7 @@ import { GuardsPage } from './pages/Guards';
 import { GroupsPage } from './pages/Groups';
 import { ExecutorsPage } from './pages/Executors';
 import { TriggersPage } from './pages/Triggers';
+import { SchedulesPage } from './pages/Schedules';
 import { AuditPage } from './pages/Audit';
 import { MembersPage, RolesPage, TokensPage, UsersPage } from './pages/Access';
 
@@ -158,6 +159,7 @@ const pages: { path: string; title: string; need?: string; admin?: boolean; grou
   { path: 'groups', title: 'Host groups', need: 'HOSTGROUP_READ' },
   { path: 'credentials', title: 'Credentials', need: 'CREDENTIAL_READ' },
   { path: 'executors', title: 'Executors' },
+  { path: 'schedules', title: 'Schedules', need: 'SCHEDULE_READ' },
   { path: 'triggers', title: 'Webhooks', need: 'SCHEDULE_READ' },
   { path: 'guards', title: 'Guard rules', need: 'GUARD_READ' },
   { path: 'audit', title: 'Audit log', need: 'AUDIT_READ', group: 'access' },
@@ -207,6 +209,9 @@ function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: str
         break;
       case 'executors':
         body = <ExecutorsPage {...ctx} />;
+        break;
+      case 'schedules':
+        body = <SchedulesPage {...ctx} />;
         break;
       case 'triggers':
         body = <TriggersPage {...ctx} />;

@@ -7,7 +7,7 @@ import { formProblems, Problems, Row } from '../ui';
 
 const GroupsDoc = graphql(`
   query HostGroups($projectId: ID!) {
-    hostGroups(projectId: $projectId, first: 200) {
+    hostGroups(projectId: $projectId, first: 100) {
       edges {
         node {
           id
@@ -15,12 +15,17 @@ const GroupsDoc = graphql(`
           description
           kind
           selector
-          members(first: 0) {
+          members(first: 1) {
             totalCount
           }
         }
       }
     }
+  }
+`);
+
+const GroupHostsDoc = graphql(`
+  query GroupHosts($projectId: ID!) {
     hosts(projectId: $projectId, first: 500) {
       edges {
         node {
@@ -112,7 +117,8 @@ export function GroupsPage({ projectId, perms }: ProjectContext) {
   const [{ data: preview, error: previewError }] = useQuery({ query: PreviewDoc, variables: { projectId, selector }, pause: !selector });
   const { at, rest } = formProblems(draft?.id ? updateError : createError, {}, ['name', 'description', 'hostIds', 'selector']);
   const previewProblem = describeError(previewError)[0];
-  const hosts = data?.hosts.edges.map((e) => e.node) ?? [];
+  const [{ data: hostData }] = useQuery({ query: GroupHostsDoc, variables: { projectId }, pause: draft?.kind !== 'STATIC' });
+  const hosts = hostData?.hosts.edges.map((e) => e.node) ?? [];
   // Editing a group starts from its members, once loaded.
   useEffect(() => {
     const g = members?.hostGroup;
