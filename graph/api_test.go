@@ -37,6 +37,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/queue"
 	"github.com/jobgraph/jobgraph/core/secrets"
@@ -160,6 +161,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Console:       web.Handler(),
 		GraphiQL:      true,
 		Introspection: true,
+		Notify:        notify.NewService(notify.Options{Store: s, Sealer: ring, AttemptTimeout: 5 * time.Second}),
 	}
 	for _, f := range opts {
 		f(&o)

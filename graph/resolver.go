@@ -18,6 +18,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/plugins/host"
@@ -40,6 +41,7 @@ type Resolver struct {
 	events    *events.Bus
 	tx        core.Transactor
 	log       *slog.Logger
+	notify    *notify.Service
 
 	secureCookies  bool
 	allowedOrigins []string

@@ -21,6 +21,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"
@@ -74,6 +75,8 @@ type Options struct {
 	// AllowedOrigins are other origins (e.g. "https://console.example.com")
 	// whose browser requests may use the session cookie.
 	AllowedOrigins []string
+	// Notify manages notification channels; nil refuses their fields.
+	Notify *notify.Service
 }
 
 // maxBodyBytes bounds a request body; the largest legitimate input is a
@@ -93,6 +96,7 @@ func NewHandler(opts Options) http.Handler {
 		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, identity: opts.Identity, authz: opts.Authz,
 		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
+	r.notify = opts.Notify
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", r.authenticate(newGraphQLServer(r, opts)))

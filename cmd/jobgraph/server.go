@@ -28,6 +28,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	runlog "github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/secrets"
@@ -70,6 +71,7 @@ type app struct {
 	identity  *identity.Service
 	authz     *rbac.Authorizer
 	audit     *audit.Recorder
+	keyring   *secrets.Keyring
 }
 
 // openApp opens the database, loads the secret key, migrates the database
@@ -111,6 +113,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		identity:  identity.NewService(st, identity.Options{RoleValidator: authz.ValidateRole}),
 		authz:     authz,
 		audit:     audit.NewRecorder(st),
+		keyring:   keyring,
 	}, nil
 }
 
@@ -253,12 +256,19 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	bus := events.New(q, log)
 	// Defers run last in, first out: the worker stops first (and reports
 	// its tasks to the engine), then the engine, the plugins, the queue.
-	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q, Events: bus,
+	notifier := notify.NewService(notify.Options{Store: a.store, Sealer: a.keyring, PublicURL: cfg.PublicURL, Logger: log})
+	runs := engine.New(engine.Options{Notifier: notifier, Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q, Events: bus,
 		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine")})
 	if err := runs.Start(ctx); err != nil {
 		return err
 	}
 	defer runs.Stop()
+	// The notification dispatcher starts after the engine and stops before it.
+	dispatcher := notify.NewDispatcher(notifier, notify.DispatcherOptions{Keep: cfg.LogRetention})
+	if err := dispatcher.Start(ctx); err != nil {
+		return err
+	}
+	defer dispatcher.Stop()
 	if cfg.Workers > 0 {
 		w, err := startWorker(ctx, cfg, q, plugins, log)
 		if err != nil {
@@ -288,6 +298,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		ComplexityLimit: cfg.ComplexityLimit,
 		SecureCookies:   cfg.SecureCookies,
 		AllowedOrigins:  cfg.Origins(),
+		Notify:          notifier,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

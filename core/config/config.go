@@ -23,6 +23,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/store"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -166,6 +167,12 @@ type Config struct {
 	// takes; "any" stands for the tasks whose step requires no pool. A step
 	// with pool: zone-a runs only on workers with zone-a here. Default "any".
 	WorkerPools string `koanf:"worker_pools"`
+
+	// PublicURL (public_url, JOBGRAPH_PUBLIC_URL, --public-url) is the
+	// server's address as people reach it, such as
+	// "https://jobgraph.example.com", used for the links to runs in
+	// notifications. Empty (the default) leaves the links out.
+	PublicURL string `koanf:"public_url"`
 }
 
 // Default returns the default settings.
@@ -236,6 +243,11 @@ func (c Config) Validate() error {
 	for _, p := range c.Pools() {
 		if strings.ContainsAny(p, ".*> \t") || len(p) > 63 {
 			bad("worker_pools", "%q is not a pool label (no spaces, dots, '*' or '>'; at most 63 characters)", p)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			bad("public_url", "must be an absolute http or https URL (got %q)", c.PublicURL)
 		}
 	}
 	return errors.Join(errs...)
