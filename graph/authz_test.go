@@ -609,7 +609,8 @@ func authzLevelOf(f *ast.FieldDefinition) (authzLevel, error) {
 			return 0, fmt.Errorf("@hasPermission(%s) names neither project nor object, so it is checked system-wide, but %s is no system permission", perm, perm)
 		}
 		switch perm {
-		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ":
+		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ",
+			"NOTIFICATION_READ":
 			return levelProjectRead, nil // every built-in role holds these
 		case "JOB_RUN":
 			return levelProjectRun, nil // owners and operators
