@@ -484,6 +484,7 @@ func TestAddConfigFlags(t *testing.T) {
 		"complexity-limit": strconv.Itoa(d.ComplexityLimit), "shutdown-timeout": "30s",
 		"secure-cookies": "false", "allowed-origins": "", "log-retention": "720h0m0s",
 		"nats-url": "", "nats-namespace": "jobgraph", "worker-timeout": "30s", "workers": "64", "worker-pools": "any",
+		"public-url": "",
 	}
 	for _, key := range configKeys() {
 		if key == "secret_key" {

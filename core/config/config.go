@@ -383,5 +383,6 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("worker_timeout", c.WorkerTimeout),
 		slog.Int("workers", c.Workers),
 		slog.String("worker_pools", c.WorkerPools),
+		slog.String("public_url", c.PublicURL),
 	}
 }
