@@ -20,6 +20,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/trigger"
@@ -49,6 +50,7 @@ type Resolver struct {
 	triggers  *trigger.Service
 	publicURL string
 	schedules *scheduler.Service
+	notify    *notify.Service
 
 	secureCookies  bool
 	allowedOrigins []string

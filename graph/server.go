@@ -23,6 +23,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/trigger"
@@ -92,6 +93,8 @@ type Options struct {
 	// Schedules manages cron schedules (nil: the schedule API answers that
 	// this server runs no jobs).
 	Schedules *scheduler.Service
+	// Notify manages notification channels; nil refuses their fields.
+	Notify *notify.Service
 }
 
 // maxBodyBytes bounds a request body; the largest legitimate input is a
@@ -114,6 +117,7 @@ func NewHandler(opts Options) http.Handler {
 	r.schedules = opts.Schedules
 
 	r.triggers, r.publicURL = opts.Triggers, opts.PublicURL
+	r.notify = opts.Notify
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", r.authenticate(newGraphQLServer(r, opts)))

@@ -489,6 +489,7 @@ func TestAddConfigFlags(t *testing.T) {
 		"secure-cookies": "false", "allowed-origins": "", "log-retention": "720h0m0s",
 		"nats-url": "", "nats-namespace": "jobgraph", "worker-timeout": "30s", "workers": "64", "worker-pools": "any",
 		"scheduler-lease": "5s",
+		"public-url":      "",
 	}
 	for _, key := range configKeys() {
 		if key == "secret_key" {

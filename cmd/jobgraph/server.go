@@ -31,6 +31,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	runlog "github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/scheduler"
@@ -261,9 +262,10 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	bus := events.New(q, log)
 	// Defers run last in, first out: the worker stops first (and reports
 	// its tasks to the engine), then the engine, the plugins, the queue.
+	notifier := notify.NewService(notify.Options{Store: a.store, Sealer: a.keyring, PublicURL: cfg.PublicURL, Logger: log})
 	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q, Events: bus,
 		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine"),
-		Approvals: a.store, Guard: guards})
+		Approvals: a.store, Guard: guards, Notifier: notifier})
 	if err := runs.Start(ctx); err != nil {
 		return err
 	}
@@ -278,6 +280,12 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		return err
 	}
 	defer sched.Stop()
+	// The notification dispatcher starts after the engine and stops before it.
+	dispatcher := notify.NewDispatcher(notifier, notify.DispatcherOptions{Keep: cfg.LogRetention})
+	if err := dispatcher.Start(ctx); err != nil {
+		return err
+	}
+	defer dispatcher.Stop()
 	if cfg.Workers > 0 {
 		w, err := startWorker(ctx, cfg, q, plugins, log)
 		if err != nil {
@@ -313,6 +321,8 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		AllowedOrigins:  cfg.Origins(),
 		Triggers:        triggers,
 		Schedules:       schedules,
+		Notify:          notifier,
+		PublicURL:       cfg.PublicURL,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/store"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -172,6 +173,11 @@ type Config struct {
 	// schedules: when it dies, another replica takes over within about
 	// this long. At least 300ms. Default 5s.
 	SchedulerLease time.Duration `koanf:"scheduler_lease"`
+	// PublicURL (public_url, JOBGRAPH_PUBLIC_URL, --public-url) is the
+	// server's address as people reach it, such as
+	// "https://jobgraph.example.com", used for the links to runs in
+	// notifications. Empty (the default) leaves the links out.
+	PublicURL string `koanf:"public_url"`
 }
 
 // Default returns the default settings.
@@ -247,6 +253,11 @@ func (c Config) Validate() error {
 	}
 	if c.SchedulerLease < 300*time.Millisecond {
 		bad("scheduler_lease", "must be at least 300ms (got %s)", c.SchedulerLease)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			bad("public_url", "must be an absolute http or https URL (got %q)", c.PublicURL)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -382,5 +393,6 @@ func (c Config) attrs() []slog.Attr {
 		slog.Int("workers", c.Workers),
 		slog.String("worker_pools", c.WorkerPools),
 		slog.Duration("scheduler_lease", c.SchedulerLease),
+		slog.String("public_url", c.PublicURL),
 	}
 }

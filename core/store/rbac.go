@@ -113,6 +113,8 @@ func (s *Store) ProjectOf(ctx context.Context, id string) (string, error) {
 		model = &triggerRow{}
 	case core.KindSchedule:
 		model = &scheduleRow{}
+	case core.KindChannel:
+		model = &channelRow{}
 	case core.KindStepRun, core.KindTask:
 		// Step runs and tasks belong to a run, which has the project.
 		var row any = &stepRunRow{}
