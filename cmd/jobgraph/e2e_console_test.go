@@ -153,7 +153,7 @@ steps:
 			"OPERATOR_PASSWORD="+operatorPassword,
 		), "21-job-editor", "22-job-yaml", "23-launch-dialog", "24-job-run", "25-job-versions", "26-approval-on-run",
 			"27-approvals-inbox", "28-approved-run", "29-guard-blocked", "30-guard-rules", "31-schedule-form", "32-group-preview",
-			"33-executors", "34-webhook-secret", "35-audit", "36-token", "37-users", "38-roles", "39-members")
+			"33-executors", "34-webhook-secret", "35-audit", "36-token", "37-users", "38-roles", "39-members", "40-notifications")
 	})
 }
 

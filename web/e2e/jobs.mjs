@@ -302,6 +302,20 @@ steps:
   await page.waitForSelector('[data-testid=tokens] tr[data-token=ci]');
   await shot('36-token');
 
+  step = 'a notification channel and its test message';
+  await page.click('nav >> text=Notifications');
+  await page.click('[data-testid=new-channel]');
+  await page.fill('input[name=channel-name]', 'ops-hook');
+  await page.fill('input[name=channel-url]', url + '/healthz');
+  await page.fill('input[name=channel-secret]', 'a-signing-secret-of-some-length');
+  await page.click('[data-testid=channel-form] button[type=submit]');
+  await page.waitForSelector('[data-testid=channels] tr[data-channel=ops-hook]');
+  expect(!(await page.textContent('body')).includes('a-signing-secret-of-some-length'), 'the secret not shown');
+  await page.click('[data-testid=channels] tr[data-channel=ops-hook] >> text=Send a test');
+  await page.waitForSelector('[data-testid=channel-test]');
+  log('test message:', await page.textContent('[data-testid=channel-test]'));
+  await shot('40-notifications');
+
   step = 'users, roles and members';
   await page.click('nav >> text=Users');
   await page.waitForSelector('[data-testid=users] tr[data-user=otto]');

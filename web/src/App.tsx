@@ -19,6 +19,7 @@ import { GroupsPage } from './pages/Groups';
 import { ExecutorsPage } from './pages/Executors';
 import { TriggersPage } from './pages/Triggers';
 import { SchedulesPage } from './pages/Schedules';
+import { NotificationsPage } from './pages/Notifications';
 import { AuditPage } from './pages/Audit';
 import { MembersPage, RolesPage, TokensPage, UsersPage } from './pages/Access';
 
@@ -162,6 +163,7 @@ const pages: { path: string; title: string; need?: string; admin?: boolean; grou
   { path: 'schedules', title: 'Schedules', need: 'SCHEDULE_READ' },
   { path: 'triggers', title: 'Webhooks', need: 'SCHEDULE_READ' },
   { path: 'guards', title: 'Guard rules', need: 'GUARD_READ' },
+  { path: 'notifications', title: 'Notifications', need: 'NOTIFICATION_READ' },
   { path: 'audit', title: 'Audit log', need: 'AUDIT_READ', group: 'access' },
   { path: 'members', title: 'Members', need: 'MEMBER_READ', group: 'access' },
   { path: 'tokens', title: 'API tokens', group: 'access' },
@@ -209,6 +211,9 @@ function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: str
         break;
       case 'executors':
         body = <ExecutorsPage {...ctx} />;
+        break;
+      case 'notifications':
+        body = <NotificationsPage {...ctx} />;
         break;
       case 'schedules':
         body = <SchedulesPage {...ctx} />;

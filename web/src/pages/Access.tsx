@@ -349,7 +349,7 @@ export function MembersPage({ projectId, perms }: ProjectContext) {
 // Every project permission, for the custom role form (the schema's Permission enum).
 const projectPermissions: Permission[] = [
   'PROJECT_READ', 'PROJECT_UPDATE', 'PROJECT_DELETE', 'HOST_READ', 'HOST_WRITE', 'HOSTGROUP_READ', 'HOSTGROUP_WRITE', 'CREDENTIAL_READ', 'CREDENTIAL_WRITE',
-  'MEMBER_READ', 'MEMBER_MANAGE', 'AUDIT_READ', 'JOB_READ', 'JOB_WRITE', 'JOB_RUN', 'APPROVAL_READ', 'APPROVAL_DECIDE', 'GUARD_READ', 'GUARD_WRITE', 'SCHEDULE_READ', 'SCHEDULE_WRITE',
+  'MEMBER_READ', 'MEMBER_MANAGE', 'AUDIT_READ', 'JOB_READ', 'JOB_WRITE', 'JOB_RUN', 'APPROVAL_READ', 'APPROVAL_DECIDE', 'GUARD_READ', 'GUARD_WRITE', 'SCHEDULE_READ', 'SCHEDULE_WRITE', 'NOTIFICATION_READ', 'NOTIFICATION_WRITE',
 ];
 
 export function RolesPage({ perms }: ProjectContext) {
