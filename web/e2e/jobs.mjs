@@ -201,6 +201,19 @@ steps:
   await page.waitForSelector('[data-testid=run-approvals] [data-testid=approval][data-status=APPROVED] [data-testid=votes] >> text=looks good');
   await shot('28-approved-run');
 
+  step = 'an operator may run jobs but not edit them or the guard rules';
+  await page.click('nav >> text=Jobs');
+  await page.waitForSelector('[data-testid=jobs] tr[data-job=hello] [data-testid=launch-job]');
+  expect((await page.$$('[data-testid=new-job]')).length === 0, 'no New job button for an operator');
+  await page.click('[data-testid=jobs] >> text=hello');
+  await page.waitForSelector('[data-testid=job-editor] input[name=job-name]');
+  expect((await page.$$('[data-testid=save-job]')).length === 0, 'no Save button for an operator');
+  expect(await page.$eval('input[name=job-name]', (e) => e.matches(':disabled')), 'the editor read-only for an operator');
+  await page.click('nav >> text=Guard rules');
+  await page.waitForSelector('[data-testid=guard-rules] tr[data-rule=rm-rf-root]');
+  expect((await page.$$('[data-testid=new-rule]')).length === 0, 'no New rule button for an operator');
+  expect((await page.$$('nav >> text=Users')).length === 0, 'no Users page for an operator');
+
   step = 'a guard rule blocks an ad-hoc command';
   await signOut();
   await login('admin', env('ADMIN_PASSWORD'));

@@ -5,6 +5,7 @@ import { describeError } from './errors';
 import { graphql } from './gql';
 import type { ViewerQuery } from './gql/graphql';
 import { permissionsIn, type Permissions } from './permissions';
+import { visiblePages } from './nav';
 import { match, navigate, usePath } from './router';
 import { Link, Problems, Row } from './ui';
 import { HostsPage } from './pages/Hosts';
@@ -149,28 +150,6 @@ function Login() {
 
 type Viewer = ViewerQuery['viewer'];
 
-// The project's pages, each shown in the menu to those whose role may read
-// it (need), or to the system admin only (admin).
-const pages: { path: string; title: string; need?: string; admin?: boolean; group?: 'access' }[] = [
-  { path: 'jobs', title: 'Jobs', need: 'JOB_READ' },
-  { path: 'runs', title: 'Runs', need: 'JOB_READ' },
-  { path: 'approvals', title: 'Approvals', need: 'APPROVAL_READ' },
-  { path: 'adhoc', title: 'Ad-hoc command' },
-  { path: 'hosts', title: 'Hosts', need: 'HOST_READ' },
-  { path: 'groups', title: 'Host groups', need: 'HOSTGROUP_READ' },
-  { path: 'credentials', title: 'Credentials', need: 'CREDENTIAL_READ' },
-  { path: 'executors', title: 'Executors' },
-  { path: 'schedules', title: 'Schedules', need: 'SCHEDULE_READ' },
-  { path: 'triggers', title: 'Webhooks', need: 'SCHEDULE_READ' },
-  { path: 'guards', title: 'Guard rules', need: 'GUARD_READ' },
-  { path: 'notifications', title: 'Notifications', need: 'NOTIFICATION_READ' },
-  { path: 'audit', title: 'Audit log', need: 'AUDIT_READ', group: 'access' },
-  { path: 'members', title: 'Members', need: 'MEMBER_READ', group: 'access' },
-  { path: 'tokens', title: 'API tokens', group: 'access' },
-  { path: 'users', title: 'Users', admin: true, group: 'access' },
-  { path: 'roles', title: 'Roles', group: 'access' },
-];
-
 function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: string; permissions: readonly string[] }[]; projects: { id: string; name: string }[] }) {
   const { resetClient } = useContext(SessionContext);
   const [, logout] = useMutation(LogoutMutation);
@@ -268,9 +247,7 @@ function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: str
         </label>
         <nav>
           {projectId &&
-            pages
-              .filter((p) => (p.admin ? perms.all : !p.need || perms.can(p.need)))
-              .map((p) => (
+            visiblePages(perms).map((p) => (
               <Link key={p.path} to={`/p/${projectId}/${p.path}`} className={[page === p.path ? 'active' : '', p.group ?? ''].join(' ').trim()}>
                 {p.title}
               </Link>
