@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { dagOf, emptyJob, fromYaml, launchParams, newParam, newStep, removeStep, renameStep, toDocument, toYaml } from './jobeditor';
 import { layout } from './dag';
 import { fieldsOf, valuesOf } from './schemaform';
+import { splitProblems } from './pages/Jobs';
 
 const commandFields = fieldsOf({ type: 'object', required: ['command'], properties: { command: { type: 'string' }, env: { type: 'object', additionalProperties: { type: 'string' } } } });
 
@@ -144,5 +145,14 @@ describe('launch parameters', () => {
   });
   it('says what is missing or wrong', () => {
     expect(launchParams(parameters, { n: 'many' }).errors).toEqual({ who: 'required', n: 'must be a number' });
+  });
+});
+
+describe('the API’s problems in the editor', () => {
+  it('puts those on fields the editor shows next to them, and lists the rest', () => {
+    const p = (field: string) => ({ text: `${field} is wrong`, code: 'BAD_USER_INPUT', field, detail: 'wrong' });
+    const { at, rest } = splitProblems([p('steps[1].needs'), p('steps[0].params.command'), p('parameters[0].default'), p('ifVersion'), p('steps[0].outputs'), p('yaml')]);
+    expect(at).toEqual({ 'steps[1].needs': 'wrong', 'steps[0].params.command': 'wrong', 'parameters[0].default': 'wrong' });
+    expect(rest.map((x) => x.field)).toEqual(['ifVersion', 'steps[0].outputs', 'yaml']);
   });
 });

@@ -198,13 +198,18 @@ export function JobsPage({ projectId, perms }: ProjectContext) {
   );
 }
 
+// The document fields the editor shows a problem next to; the API's
+// problems on other fields (ifVersion, outputs, pool…) are listed below it.
+const shownFields =
+  /^(name|description|timeout|parameters\[\d+\]\.(name|type|default|choices)|steps\[\d+\]\.(name|needs|condition|executor|action|params(\..+)?|targets(\.(hosts|groups|selector|param))?|timeout|retries|retryBackoff|strategy\.\w+|approval\.(role|count|timeout|message)))$/;
+
 /** What the API said is wrong, by document field ("steps[1].needs"), and the rest. */
-function splitProblems(problems: Problem[]): { at: Record<string, string>; rest: Problem[] } {
+export function splitProblems(problems: Problem[]): { at: Record<string, string>; rest: Problem[] } {
   const at: Record<string, string> = {};
   const rest: Problem[] = [];
   for (const p of problems) {
     const f = p.field?.replace(/^input\./, '');
-    if (f && f !== 'yaml' && f !== 'id') at[f] = p.detail;
+    if (f && shownFields.test(f)) at[f] = p.detail;
     else rest.push(p);
   }
   return { at, rest };
