@@ -106,7 +106,10 @@ type testBundle struct {
 	ids   *identity.Service
 	authz *rbac.Authorizer
 	runs  *engine.Engine
-	srv   *httptest.Server
+	// notify is the engine's Notifier and the API's channel service; no
+	// dispatcher sends its deliveries unless a test starts one.
+	notify *notify.Service
+	srv    *httptest.Server
 	// smallWindow makes subscribe's socket buffer little (a slow reader).
 	smallWindow bool
 	log         *lockedBuffer
@@ -141,8 +144,9 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	t.Cleanup(q.Close)
 	bus := events.New(q, nil)
 	guards := guard.NewService(s, authz)
+	b.notify = notify.NewService(notify.Options{Store: s, Sealer: ring, AttemptTimeout: 5 * time.Second})
 	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Events: bus, Projects: project.NewService(s, authz), Schemas: graph.ActionSchemas(executors), Queue: q,
-		Approvals: s, Guard: guards})
+		Approvals: s, Guard: guards, Notifier: b.notify})
 	require.NoError(t, b.runs.Start(context.Background()))
 	t.Cleanup(b.runs.Stop)
 	w, err := worker.New(worker.Options{Queue: q, Executors: executors, FlushEvery: 10 * time.Millisecond})
@@ -168,7 +172,7 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		GraphiQL:      true,
 		Introspection: true,
 		Schedules:     scheduler.NewService(s, jobs),
-		Notify:        notify.NewService(notify.Options{Store: s, Sealer: ring, AttemptTimeout: 5 * time.Second}),
+		Notify:        b.notify,
 	}
 	for _, f := range opts {
 		f(&o)
