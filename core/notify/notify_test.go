@@ -25,6 +25,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
+	"github.com/jobgraph/jobgraph/internal/testlog"
 )
 
 // testBundle is a notify service over a real store, with one project.
@@ -36,16 +37,7 @@ type testBundle struct {
 	outcomes chan notify.Outcome
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func testLogger(t *testing.T) *slog.Logger { return testlog.New(t, slog.LevelDebug) }
 
 func setup(t *testing.T, st *store.Store, opts ...func(*notify.Options)) *testBundle {
 	t.Helper()
