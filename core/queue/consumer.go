@@ -177,6 +177,12 @@ func (q *Queue) Consume(ctx context.Context, opts ConsumerOptions, handler Handl
 		AckWait:       q.opts.AckWait,
 		MaxDeliver:    q.opts.MaxDeliver,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// No cap on the messages leased at once across the pool's workers:
+		// each worker pulls only as many as it has free slots (run), so the
+		// slots are the flow control. JetStream's default, 1,000, held a
+		// pool to 1,000 tasks in flight however many slots its workers had
+		// (issue 10, benchmark 3).
+		MaxAckPending: -1,
 	}
 	if len(filters) == 1 {
 		cfg.FilterSubject = filters[0]

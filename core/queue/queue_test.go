@@ -217,6 +217,33 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// A pool's tasks in flight are bounded by its workers' slots only, not by
+// JetStream's default MaxAckPending (1,000): issue 10, benchmark 3.
+func TestMoreThanAThousandInFlight(t *testing.T) {
+	t.Parallel()
+	const n = 1100
+	q := openQueue(t, embedded, nil)
+	release := make(chan struct{})
+	all := make(chan struct{})
+	var running atomic.Int64
+	consume(t, q, ConsumerOptions{MaxInFlight: n}, func(ctx context.Context, _ *Delivery) error {
+		if running.Add(1) == n {
+			close(all)
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	for i := range n {
+		publish(t, q, task(fmt.Sprintf("t-%d", i)))
+	}
+	recv(t, all, fmt.Sprintf("%d handlers running at once (%d are)", n, running.Load()))
+	close(release)
+	eventually(t, func() bool { return depth(t, q) == 0 }, "the acked messages to leave the stream")
+}
+
 func TestPublishDeduplicatesSameAttempt(t *testing.T) {
 	t.Parallel()
 	q := openQueue(t, embedded, nil)
