@@ -143,7 +143,9 @@ func main() {
 	for i := 0; taskID == ""; i++ {
 		var v struct {
 			Run struct {
-				Tasks struct{ Edges []struct{ Node struct{ ID, Status string } } }
+				Tasks struct {
+					Edges []struct{ Node struct{ ID, Status string } }
+				}
 			}
 		}
 		must(srv.GQL(`query($id: ID!) { run(id: $id) { tasks(first: 1) { edges { node { id status } } } } }`, map[string]any{"id": runID}, &v))

@@ -209,7 +209,7 @@ type output struct {
 	seq     int64 // last line numbered
 	acked   int64 // last line the server took
 	closed  bool
-	full    bool // the server's log cap is reached: output is dropped here
+	full    bool                     // the server's log cap is reached: output is dropped here
 	carry   map[run.LogStream][]byte // a write's tail that may begin a secret
 	outs    map[string]string
 	changed chan struct{} // closed and replaced when acked moves
