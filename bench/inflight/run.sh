@@ -36,12 +36,13 @@ rs = []
 for l in open(sys.argv[1]):
     if l.startswith('inflight '):
         rs.append(dict(x.split('=', 1) for x in l.split()[1:] if '=' in x))
+def loads(rs): return ', '.join(r['load'].strip('"').split()[0] for r in rs)
 def med(k): return st.median(float(r[k]) for r in rs)
 print("\n| N | runs | peak in flight (min) | first request s | all in flight s | run s | server RSS MB idle → at all → peak | plugin RSS MB idle → at all → peak | total peak MB | KB per task | server CPU s | load |")
 print("|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|")
 print(f"| {rs[0]['n']} | {len(rs)} | {min(int(r['peak_inflight']) for r in rs)} | {med('first_req_s'):.2f} | {med('all_inflight_s'):.1f} | {med('run_s'):.1f} | "
       f"{med('server_rss_idle_mb'):.0f} → {med('server_rss_at_all_mb'):.0f} → {med('server_rss_peak_mb'):.0f} | "
       f"{med('plugin_rss_idle_mb'):.0f} → {med('plugin_rss_at_all_mb'):.0f} → {med('plugin_rss_peak_mb'):.0f} | {med('total_rss_peak_mb'):.0f} | {med('kb_per_task'):.1f} | "
-      f"{med('server_cpu_s'):.1f} | {', '.join(r['load'].strip('\"').split()[0] for r in rs)} |")
+      f"{med('server_cpu_s'):.1f} | {loads(rs)} |")
 print("\n(medians; load: the 1-minute load average at the end of each run)")
 PY

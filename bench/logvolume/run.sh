@@ -48,6 +48,7 @@ for l in open(sys.argv[1]):
     if not l.startswith('logvolume '): continue
     kv = dict(x.split('=', 1) for x in l.split()[1:] if '=' in x)
     rows[int(kv['cap'])].append(kv)
+def loads(rs): return ', '.join(r['load'].strip('"').split()[0] for r in rs)
 def med(rs, k): return st.median(float(r[k]) for r in rs)
 print("\n| cap | runs | stored MB | into storage MB/s (first→last) | to subscriber MB/s (first→last) | peer ssh MB/s | storage / peer | window s | server RSS MB before → peak (VmHWM) | ssh plugin RSS MB peak | server CPU s | plugin CPU s | client CPU s | problems | load |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|")
@@ -56,6 +57,6 @@ for cap in sorted(rows, reverse=True):
     print(f"| {cap or 'default (10 MiB)'} | {len(rs)} | {med(rs,'stored_bytes')/1e6:.1f} | {med(rs,'store_mbps'):.1f} | {med(rs,'sub_mbps'):.1f} | "
           f"{med(rs,'peer_ssh_mbps'):.1f} | {med(rs,'store_vs_peer'):.3f} | {med(rs,'window_s'):.2f} | {med(rs,'server_rss_before_mb'):.0f} → {med(rs,'server_rss_peak_mb'):.0f} ({med(rs,'server_hwm_mb'):.0f}) | "
           f"{med(rs,'plugin_rss_peak_mb'):.0f} | {med(rs,'server_cpu_s'):.2f} | {med(rs,'plugin_cpu_s'):.2f} | {med(rs,'client_cpu_s'):.2f} | "
-          f"{sum(int(r['problems']) for r in rs)} | {', '.join(r['load'].strip('\"').split()[0] for r in rs)} |")
+          f"{sum(int(r['problems']) for r in rs)} | {loads(rs)} |")
 print("\n(medians; load: the 1-minute load average at the end of each run)")
 PY
