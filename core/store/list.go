@@ -24,10 +24,7 @@ func keyset(q *gorm.DB, table, col string, page core.PageArgs) *gorm.DB {
 	}
 	if page.After != "" {
 		c, _ := core.DecodeCursor(page.After) // validated by PageArgs.Validate
-		// "col >= key" is implied by the OR, and is there for MariaDB: it
-		// makes the (…, col, id) index a range scan, where the OR alone
-		// made it walk and filter every row before the cursor.
-		q = q.Where(table+"."+col+" >= ? AND ("+table+"."+col+" > ? OR "+table+".id > ?)", c.Key, c.Key, c.ID)
+		q = q.Where(table+"."+col+" > ? OR ("+table+"."+col+" = ? AND "+table+".id > ?)", c.Key, c.Key, c.ID)
 	}
 	return q.Order(table + "." + col).Order(table + ".id").Limit(page.First + 1)
 }

@@ -311,12 +311,7 @@ func (s *Store) ListRuns(ctx context.Context, f run.Filter, page core.PageArgs) 
 			return core.Page[run.Run]{}, core.Invalid("after", "malformed cursor")
 		}
 		at = at.UTC()
-		// "created_at <= at" is implied by the OR, and is there for
-		// MariaDB: with it the (project_id, created_at, id) index is read
-		// as a range from the cursor; without it MariaDB walked the
-		// project's runs from the newest and filtered every one before the
-		// cursor (15 ms at the 9,000th run: BenchmarkHistory in graph).
-		q = q.Where("runs.created_at <= ? AND (runs.created_at < ? OR runs.id < ?)", at, at, c.ID)
+		q = q.Where("runs.created_at < ? OR (runs.created_at = ? AND runs.id < ?)", at, at, c.ID)
 	}
 	var rows []runRow
 	if err := q.Order("runs.created_at DESC").Order("runs.id DESC").Limit(page.First + 1).Find(&rows).Error; err != nil {
