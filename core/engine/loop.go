@@ -439,37 +439,54 @@ func (e *Engine) apply(ctx context.Context, ar *activeRun, l *loaded, d Decision
 		}
 		return res.Applied, time.Time{}, nil
 	case KindCancelTasks:
-		all := true
+		// Two batched transitions (canceled; timed out for the running
+		// tasks of a run past its deadline), not one UPDATE per task: a
+		// 10,000-task run is canceled in 40 statements.
 		msg := string(d.Reason)
-		var stop []string
-		defer func() {
-			if len(stop) > 0 {
-				if err := e.o.Queue.PublishCancel(queue.CancelNotice{Tasks: stop}); err != nil {
-					e.log.Warn("tell workers to stop tasks", "run", l.run.ID, "err", err)
-				}
-			}
-		}()
+		var cancel, timeOut []string
 		for _, id := range d.Tasks {
-			to, from := run.TaskCanceled, []run.TaskStatus{run.TaskPending, run.TaskQueued, run.TaskRunning}
 			if d.Reason == ReasonDeadline && l.byID[id].Status == run.TaskRunning {
-				to, from = run.TaskTimedOut, []run.TaskStatus{run.TaskRunning}
+				timeOut = append(timeOut, id)
+			} else {
+				cancel = append(cancel, id)
 			}
-			res, err := e.o.Store.TransitionTask(ctx, id, from, to, run.TaskPatch{At: now, FinishedAt: &now, Error: &msg})
+		}
+		var stop []string
+		moved := 0
+		for _, g := range []struct {
+			ids  []string
+			from []run.TaskStatus
+			to   run.TaskStatus
+		}{
+			{cancel, []run.TaskStatus{run.TaskPending, run.TaskQueued, run.TaskRunning}, run.TaskCanceled},
+			{timeOut, []run.TaskStatus{run.TaskRunning}, run.TaskTimedOut},
+		} {
+			if len(g.ids) == 0 {
+				continue
+			}
+			done, err := e.o.Store.TransitionTasks(ctx, g.ids, g.from, g.to, run.TaskPatch{At: now, FinishedAt: &now, Error: &msg})
 			if err != nil {
 				return false, time.Time{}, err
 			}
-			if res.Applied {
-				e.taskEvent(l.run.ProjectID, l.byID[id], to, l.byID[id].Attempt)
+			for _, id := range done {
+				e.taskEvent(l.run.ProjectID, l.byID[id], g.to, l.byID[id].Attempt)
+				if l.byID[id].Status == run.TaskRunning {
+					stop = append(stop, id)
+				}
 			}
-			if res.Applied && l.byID[id].Status == run.TaskRunning {
-				stop = append(stop, id)
-			}
-			e.mu.Lock()
-			delete(ar.notes, id)
-			e.mu.Unlock()
-			all = all && res.Applied
+			moved += len(done)
 		}
-		return all, time.Time{}, nil
+		if len(stop) > 0 {
+			if err := e.o.Queue.PublishCancel(queue.CancelNotice{Tasks: stop}); err != nil {
+				e.log.Warn("tell workers to stop tasks", "run", l.run.ID, "err", err)
+			}
+		}
+		e.mu.Lock()
+		for _, id := range d.Tasks {
+			delete(ar.notes, id)
+		}
+		e.mu.Unlock()
+		return moved == len(d.Tasks), time.Time{}, nil
 	}
 	return false, time.Time{}, fmt.Errorf("unknown decision %q", d.Kind)
 }

@@ -24,7 +24,9 @@ func keyset(q *gorm.DB, table, col string, page core.PageArgs) *gorm.DB {
 	}
 	if page.After != "" {
 		c, _ := core.DecodeCursor(page.After) // validated by PageArgs.Validate
-		q = q.Where(table+"."+col+" > ? OR ("+table+"."+col+" = ? AND "+table+".id > ?)", c.Key, c.Key, c.ID)
+		// "col >= key" is implied by the OR, and bounds the index range (as
+		// in ListRuns, where it made deep pages 5x faster on SQLite).
+		q = q.Where(table+"."+col+" >= ? AND ("+table+"."+col+" > ? OR "+table+".id > ?)", c.Key, c.Key, c.ID)
 	}
 	return q.Order(table + "." + col).Order(table + ".id").Limit(page.First + 1)
 }

@@ -311,7 +311,11 @@ func (s *Store) ListRuns(ctx context.Context, f run.Filter, page core.PageArgs) 
 			return core.Page[run.Run]{}, core.Invalid("after", "malformed cursor")
 		}
 		at = at.UTC()
-		q = q.Where("runs.created_at < ? OR (runs.created_at = ? AND runs.id < ?)", at, at, c.ID)
+		// "created_at <= at" is implied by the OR, and bounds the index
+		// range: with it, the page after the 9,000th of 9,010 runs took
+		// 1.0-1.1 ms on SQLite instead of 5.7-6.1 ms (BenchmarkHistory in
+		// graph, runs/deep).
+		q = q.Where("runs.created_at <= ? AND (runs.created_at < ? OR runs.id < ?)", at, at, c.ID)
 	}
 	var rows []runRow
 	if err := q.Order("runs.created_at DESC").Order("runs.id DESC").Limit(page.First + 1).Find(&rows).Error; err != nil {
