@@ -599,7 +599,7 @@ func TestDispatchesLargeStepInChunks(t *testing.T) {
 		ctx := context.Background()
 		db, err := s.SQLDB()
 		require.NoError(t, err)
-		const n = 1100
+		const n = 600 // two chunks: 500 and 100
 		now := time.Now().UTC()
 		var hosts, labels [][]any
 		for i := range n {

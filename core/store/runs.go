@@ -18,7 +18,7 @@ import (
 
 // insertBatch is the most rows one INSERT carries on SQLite: go-sqlite
 // binds parameters in time quadratic in their count, so larger batches are
-// slower (STACK.md §11; 10,000 tasks of one run went in 0.45–0.7 s at 100
+// slower (STACK.md §11; RunJob on 10,000 hosts committed in 0.7 s at 100
 // rows per INSERT, 1.0–1.1 s at 25 or 50, 2.1–2.3 s at 300 or 1,000:
 // BenchmarkRunStartup in core/engine).
 const insertBatch = 100
