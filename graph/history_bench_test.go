@@ -425,4 +425,3 @@ func pct(xs []float64, p int) float64 {
 	i := (len(s)*p + 99) / 100
 	return s[min(len(s)-1, max(0, i-1))]
 }
-
