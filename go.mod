@@ -30,6 +30,8 @@ require (
 	gorm.io/gorm v1.31.2
 )
 
+require github.com/robfig/cron/v3 v3.0.1
+
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/google/go-tpm v0.9.8 // indirect

@@ -39,8 +39,10 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	"github.com/jobgraph/jobgraph/core/queue"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/store/storetest"
@@ -50,7 +52,6 @@ import (
 	"github.com/jobgraph/jobgraph/plugins/local"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
 	"github.com/jobgraph/jobgraph/rbac"
-	"github.com/jobgraph/jobgraph/web"
 )
 
 // These tests drive the real HTTP handler over a real store on every
@@ -105,7 +106,10 @@ type testBundle struct {
 	ids   *identity.Service
 	authz *rbac.Authorizer
 	runs  *engine.Engine
-	srv   *httptest.Server
+	// notify is the engine's Notifier and the API's channel service; no
+	// dispatcher sends its deliveries unless a test starts one.
+	notify *notify.Service
+	srv    *httptest.Server
 	// smallWindow makes subscribe's socket buffer little (a slow reader).
 	smallWindow bool
 	log         *lockedBuffer
@@ -140,8 +144,9 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 	t.Cleanup(q.Close)
 	bus := events.New(q, nil)
 	guards := guard.NewService(s, authz)
+	b.notify = notify.NewService(notify.Options{Store: s, Sealer: ring, AttemptTimeout: 5 * time.Second})
 	b.runs = engine.New(engine.Options{Store: s, Jobs: jobs, Inventory: b.inv, Events: bus, Projects: project.NewService(s, authz), Schemas: graph.ActionSchemas(executors), Queue: q,
-		Approvals: s, Guard: guards})
+		Approvals: s, Guard: guards, Notifier: b.notify})
 	require.NoError(t, b.runs.Start(context.Background()))
 	t.Cleanup(b.runs.Stop)
 	w, err := worker.New(worker.Options{Queue: q, Executors: executors, FlushEvery: 10 * time.Millisecond})
@@ -163,9 +168,11 @@ func setup(t *testing.T, s *store.Store, opts ...func(*graph.Options)) *testBund
 		Tx:            s,
 		Logger:        slog.New(slog.NewJSONHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:         s.Ping,
-		Console:       web.Handler(),
+		Console:       testConsole,
 		GraphiQL:      true,
 		Introspection: true,
+		Schedules:     scheduler.NewService(s, jobs),
+		Notify:        b.notify,
 	}
 	for _, f := range opts {
 		f(&o)
@@ -1256,6 +1263,8 @@ func TestAPIHTTPEndpoints(t *testing.T) {
 		}
 	})
 	t.Run("console", func(t *testing.T) {
+		// The API routes every other GET to the console's handler (package
+		// web tests what it serves, built or not).
 		for _, path := range []string{"/", "/projects/ops/hosts"} {
 			resp := on.get(t, path)
 			require.Equal(t, http.StatusOK, resp.StatusCode, path)
@@ -1293,3 +1302,10 @@ func TestAPIHTTPEndpoints(t *testing.T) {
 		}
 	})
 }
+
+// testConsole stands in for the web console: the API's tests check the
+// routing to it, not the console itself (web/embed_test.go does).
+var testConsole = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = io.WriteString(w, "<!doctype html><title>jobgraph</title>")
+})

@@ -370,6 +370,65 @@ func authzRows() []authzRow {
 				return map[string]any{"id": c["id"]}
 			}},
 
+		// ---- schedules ----
+		{field: "Query.schedules", level: levelProjectRead,
+			query: `query($id: ID!) { schedules(projectId: $id) { id nextFireTimes(count: 2) } }`,
+			vars:  id(func(fx *authzFixture) string { return fx.p })},
+		{field: "Query.schedule", level: levelProjectRead,
+			query: `query($id: ID!) { schedule(id: $id) { id expression job { id } lastRun { id } fires { at } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newSchedule(t)}
+			}},
+		{field: "Query.cronPreview", level: levelAuthenticated,
+			query: `{ cronPreview(expression: "30 2 * * *", timeZone: "America/Los_Angeles", count: 2) }`, vars: authzNoVars},
+		{field: "Mutation.createSchedule", level: levelProjectWrite,
+			query: `mutation($in: CreateScheduleInput!) { createSchedule(input: $in) { schedule { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"in": map[string]any{"projectId": fx.p, "jobId": fx.newJob(t), "name": fx.uniq("sch"),
+					"expression": "0 0 1 1 *"}}
+			}},
+		{field: "Mutation.updateSchedule", level: levelProjectWrite,
+			query: `mutation($id: ID!) { updateSchedule(input: {id: $id, expression: "0 0 2 1 *"}) { schedule { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newSchedule(t)}
+			}},
+		{field: "Mutation.setScheduleEnabled", level: levelProjectWrite,
+			query: `mutation($id: ID!) { setScheduleEnabled(input: {id: $id, enabled: false}) { schedule { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newSchedule(t)}
+			}},
+		{field: "Mutation.deleteSchedule", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteSchedule(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newSchedule(t)}
+			}},
+		{field: "Query.notificationChannels", level: levelProjectRead,
+			query: `query($id: ID!) { notificationChannels(projectId: $id) { totalCount edges { node { id webhook { url } } } } }`,
+			vars:  func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any { return map[string]any{"id": fx.p} }},
+		{field: "Query.notificationDeliveries", level: levelProjectRead,
+			query: `query($id: ID!) { notificationDeliveries(projectId: $id, status: FAILED) { totalCount } }`,
+			vars:  func(_ *testing.T, fx *authzFixture, _ *authzCaller) map[string]any { return map[string]any{"id": fx.p} }},
+		{field: "Mutation.createNotificationChannel", level: levelProjectWrite,
+			query: `mutation($in: CreateNotificationChannelInput!) { createNotificationChannel(input: $in) { channel { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, c *authzCaller) map[string]any {
+				return inP("name", fx.uniq("chn"), "events", []any{"RUN_FAILED"}, "webhook", map[string]any{"url": "http://127.0.0.1:1/x"})(t, fx, c)
+			}},
+		{field: "Mutation.updateNotificationChannel", level: levelProjectWrite,
+			query: `mutation($id: ID!) { updateNotificationChannel(input: {id: $id, enabled: false}) { channel { id } } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newChannel(t)}
+			}},
+		{field: "Mutation.deleteNotificationChannel", level: levelProjectWrite,
+			query: `mutation($id: ID!) { deleteNotificationChannel(input: {id: $id}) { deletedId } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newChannel(t)}
+			}},
+		{field: "Mutation.testNotificationChannel", level: levelProjectWrite,
+			query: `mutation($id: ID!) { testNotificationChannel(input: {id: $id}) { ok error } }`,
+			vars: func(t *testing.T, fx *authzFixture, _ *authzCaller) map[string]any {
+				return map[string]any{"id": fx.newChannel(t)}
+			}},
+
 		// ---- Subscription ----
 		{field: "Subscription.runUpdates", level: levelProjectRead,
 			query: `subscription($id: ID!) { runUpdates(runId: $id) { kind run { id status } } }`,
@@ -695,7 +754,8 @@ func authzLevelOf(f *ast.FieldDefinition) (authzLevel, error) {
 		}
 		switch perm {
 		case "PROJECT_READ", "HOST_READ", "HOSTGROUP_READ", "CREDENTIAL_READ", "MEMBER_READ", "JOB_READ",
-			"GUARD_READ", "SCHEDULE_READ", "APPROVAL_READ":
+			"GUARD_READ", "SCHEDULE_READ", "APPROVAL_READ",
+			"NOTIFICATION_READ":
 			return levelProjectRead, nil // every built-in role holds these
 		case "JOB_RUN", "APPROVAL_DECIDE":
 			return levelProjectRun, nil // owners and operators
@@ -1080,4 +1140,14 @@ func TestAuthzTokenNarrowing(t *testing.T) {
 			require.Equal(t, graph.CodeForbidden, e.Extensions["code"], "%v", e)
 		}
 	})
+}
+
+// newChannel creates a webhook notification channel in P, as the admin,
+// and returns its ID. Its receiver refuses connections at once.
+func (fx *authzFixture) newChannel(t *testing.T) string {
+	t.Helper()
+	data := fx.b.ok(t, `mutation($in: CreateNotificationChannelInput!) { createNotificationChannel(input: $in) { channel { id } } }`,
+		map[string]any{"in": map[string]any{"projectId": fx.p, "name": fx.uniq("chn"), "events": []any{"RUN_FAILED"},
+			"webhook": map[string]any{"url": "http://127.0.0.1:1/x"}}})
+	return str(t, data, "createNotificationChannel.channel.id")
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/trigger"
 	"github.com/jobgraph/jobgraph/graph/model"
 	"github.com/jobgraph/jobgraph/plugins/host"
@@ -47,6 +49,8 @@ type Resolver struct {
 	log       *slog.Logger
 	triggers  *trigger.Service
 	publicURL string
+	schedules *scheduler.Service
+	notify    *notify.Service
 
 	secureCookies  bool
 	allowedOrigins []string

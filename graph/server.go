@@ -23,7 +23,9 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/trigger"
 	"github.com/jobgraph/jobgraph/graph/generated"
 	"github.com/jobgraph/jobgraph/graph/model"
@@ -88,6 +90,11 @@ type Options struct {
 	// AllowedOrigins are other origins (e.g. "https://console.example.com")
 	// whose browser requests may use the session cookie.
 	AllowedOrigins []string
+	// Schedules manages cron schedules (nil: the schedule API answers that
+	// this server runs no jobs).
+	Schedules *scheduler.Service
+	// Notify manages notification channels; nil refuses their fields.
+	Notify *notify.Service
 }
 
 // maxBodyBytes bounds a request body; the largest legitimate input is a
@@ -107,8 +114,10 @@ func NewHandler(opts Options) http.Handler {
 		projects: opts.Projects, inventory: opts.Inventory, jobs: opts.Jobs, guards: opts.Guards, identity: opts.Identity, authz: opts.Authz,
 		audit: opts.Audit, executors: opts.Executors, runs: opts.Runs, approvals: opts.Approvals, events: opts.Events, liveRecheck: opts.LiveRecheck, liveBuf: opts.LiveBuffer, tx: opts.Tx, log: log, secureCookies: opts.SecureCookies, allowedOrigins: opts.AllowedOrigins,
 	}
+	r.schedules = opts.Schedules
 
 	r.triggers, r.publicURL = opts.Triggers, opts.PublicURL
+	r.notify = opts.Notify
 
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", r.authenticate(newGraphQLServer(r, opts)))

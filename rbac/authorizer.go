@@ -565,9 +565,10 @@ func (ad *adapter) AddPolicy(string, string, []string) error                  { 
 func (ad *adapter) RemovePolicy(string, string, []string) error               { return errReadOnly }
 func (ad *adapter) RemoveFilteredPolicy(string, string, int, ...string) error { return errReadOnly }
 
-// HasRole reports whether the user holds role in projectID; the system
-// admin holds every role everywhere. Approvals (core/approval) ask for a
-// role, not a permission.
+// HasRole reports whether the user holds role in projectID, or a role there
+// that includes every permission of role (an owner counts for an
+// operator, not the other way round); the system admin holds every role
+// everywhere. Approvals (core/approval) ask for a role, not a permission.
 func (a *Authorizer) HasRole(userID, projectID, role string) bool {
 	if userID == "" {
 		return false
@@ -575,6 +576,19 @@ func (a *Authorizer) HasRole(userID, projectID, role string) bool {
 	if a.IsAdmin(userID) {
 		return true
 	}
-	ok, _ := a.enf.HasGroupingPolicy("user:"+userID, "role:"+role, projectID)
-	return ok
+	want, ok := a.Role(role)
+	if !ok {
+		return false
+	}
+	rules, _ := a.enf.GetFilteredGroupingPolicy(0, "user:"+userID, "", projectID)
+	for _, r := range rules {
+		held := strings.TrimPrefix(r[1], "role:")
+		if held == role {
+			return true
+		}
+		if h, ok := a.Role(held); ok && !slices.ContainsFunc(want.Permissions, func(p Permission) bool { return !slices.Contains(h.Permissions, p) }) {
+			return true
+		}
+	}
+	return false
 }

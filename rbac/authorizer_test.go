@@ -120,6 +120,37 @@ func TestTokensNarrowTheirUser(t *testing.T) {
 	})
 }
 
+// An approval asks for a role: holding it, or a role that includes all its
+// permissions, qualifies, in that project only.
+func TestHasRole(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		b := setup(t, s)
+		a := b.authz
+		require.NoError(t, a.Assign(ctx, "owner", b.p1.ID, rbac.RoleOwner))
+		require.NoError(t, a.Assign(ctx, "op", b.p1.ID, rbac.RoleOperator))
+		require.NoError(t, a.Assign(ctx, "viewer", b.p1.ID, rbac.RoleViewer))
+		require.NoError(t, a.GrantAdmin(ctx, "root"))
+		for _, c := range []struct {
+			user, project, role string
+			want                bool
+		}{
+			{"op", b.p1.ID, rbac.RoleOperator, true},
+			{"owner", b.p1.ID, rbac.RoleOperator, true}, // an owner holds every operator permission
+			{"owner", b.p1.ID, rbac.RoleViewer, true},
+			{"op", b.p1.ID, rbac.RoleOwner, false},
+			{"viewer", b.p1.ID, rbac.RoleOperator, false},
+			{"op", b.p2.ID, rbac.RoleOperator, false}, // another project
+			{"root", b.p2.ID, rbac.RoleOwner, true},
+			{"op", b.p1.ID, "no-such-role", false},
+			{"", b.p1.ID, rbac.RoleViewer, false},
+		} {
+			require.Equal(t, c.want, a.HasRole(c.user, c.project, c.role), "%s as %s", c.user, c.role)
+		}
+	})
+}
+
 func TestCustomRoles(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {

@@ -109,6 +109,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		WorkerTimeout:   12 * time.Second,
 		Workers:         8,
 		WorkerPools:     "any,zone-a",
+		SchedulerLease:  2 * time.Second,
 	}
 
 	t.Run("file", func(t *testing.T) {
@@ -131,6 +132,7 @@ nats_namespace: jg-test
 worker_timeout: 12s
 workers: 8
 worker_pools: any,zone-a
+scheduler_lease: 2s
 `)
 		cfg, err := loadConfig(flags(t, "--config", path), nil)
 		require.NoError(t, err)
@@ -157,6 +159,7 @@ worker_pools: any,zone-a
 			"JOBGRAPH_WORKER_TIMEOUT=12s",
 			"JOBGRAPH_WORKERS=8",
 			"JOBGRAPH_WORKER_POOLS=any,zone-a",
+			"JOBGRAPH_SCHEDULER_LEASE=2s",
 		})
 		require.NoError(t, err)
 		require.Equal(t, want, cfg)
@@ -181,6 +184,7 @@ worker_pools: any,zone-a
 			"--worker-timeout=12s",
 			"--workers=8",
 			"--worker-pools=any,zone-a",
+			"--scheduler-lease=2s",
 		), []string{"JOBGRAPH_SECRET_KEY=a2V5"})
 		require.NoError(t, err)
 		require.Equal(t, want, cfg)
@@ -484,6 +488,8 @@ func TestAddConfigFlags(t *testing.T) {
 		"complexity-limit": strconv.Itoa(d.ComplexityLimit), "shutdown-timeout": "30s",
 		"secure-cookies": "false", "allowed-origins": "", "log-retention": "720h0m0s",
 		"nats-url": "", "nats-namespace": "jobgraph", "worker-timeout": "30s", "workers": "64", "worker-pools": "any",
+		"scheduler-lease": "5s",
+		"public-url":      "",
 	}
 	for _, key := range configKeys() {
 		if key == "secret_key" {

@@ -8,6 +8,10 @@ package main
 // credential and hosts, runs ad-hoc commands and watches a log line arrive
 // live, re-runs failed hosts, and checks that a viewer cannot launch; it
 // saves screenshots of the main pages under web/test-artifacts/console-e2e.
+// A second script (web/e2e/jobs.mjs, subtest "jobs") builds a two-step job
+// in the editor and launches it with a parameter, has an operator approve an
+// approval step from the inbox, and sees a guard rule block an ad-hoc
+// command; screenshots under web/test-artifacts/console-e2e-jobs.
 
 import (
 	"bytes"
@@ -113,46 +117,74 @@ steps:
 	dagRun := e2eRunJob(t, srv.url, job)
 	require.Equal(t, "SUCCEEDED", e2eWaitRun(t, srv.url, dagRun).Status)
 
-	artifacts := filepath.Join(root, "web", "test-artifacts", "console-e2e")
+	// The second slice's script: jobs, approvals and guard rules, in a
+	// project of its own with one host the local executor runs on, and an
+	// operator who approves what the admin launched (four eyes).
+	jobsProject := e2eCreateProject(t, srv.url, "jobs")
+	e2eCreateHosts(t, srv.url, jobsProject, "app", 1, map[string]any{"key": "role", "value": "app"})
+	const operatorPassword = "operator-password-e2e"
+	operator := e2eMutateID(t, srv.url, `mutation($in: CreateUserInput!) { createUser(input: $in) { user { id } } }`,
+		map[string]any{"username": "otto", "displayName": "Otto Operator", "password": operatorPassword}, "createUser", "user", "id")
+	e2eGraphQL(t, srv.url, `mutation($in: RoleGrantInput!) { grantRole(input: $in) { assignment { role } } }`,
+		map[string]any{"in": map[string]any{"projectId": jobsProject, "userId": operator, "role": "operator"}}, &granted)
+
+	base := append(os.Environ(),
+		"JOBGRAPH_URL="+srv.url,
+		"ADMIN_PASSWORD="+e2eAdminPassword,
+		"CHROMIUM="+e2eChromium,
+	)
+	t.Run("slice1", func(t *testing.T) {
+		e2eConsoleScript(t, root, "console.mjs", "console-e2e", append(base,
+			"VIEWER_USER=vera",
+			"VIEWER_PASSWORD="+viewerPassword,
+			"PROJECT=console",
+			"SCALE_PROJECT=scale",
+			"DAG_RUN_PATH=/p/"+scale+"/runs/"+dagRun,
+			"SSHD_ADDR="+sshd.Addr,
+			"SSHD_PORT="+strconv.Itoa(sshd.Port),
+			"SSH_KEY_FILE="+keyFile,
+			"WORK_DIR="+work,
+		), "01-login", "03-hosts", "05-run-live", "07-rerun", "09-viewer-adhoc")
+	})
+	t.Run("jobs", func(t *testing.T) {
+		e2eConsoleScript(t, root, "jobs.mjs", "console-e2e-jobs", append(base,
+			"PROJECT=jobs",
+			"OPERATOR_USER=otto",
+			"OPERATOR_PASSWORD="+operatorPassword,
+		), "21-job-editor", "22-job-yaml", "23-launch-dialog", "24-job-run", "25-job-versions", "26-approval-on-run",
+			"27-approvals-inbox", "28-approved-run", "29-guard-blocked", "30-guard-rules", "31-schedule-form", "32-group-preview",
+			"33-executors", "34-webhook-secret", "35-audit", "36-token", "37-users", "38-roles", "39-members", "40-notifications")
+	})
+}
+
+// e2eConsoleScript runs one browser script of web/e2e with env (plus
+// ARTIFACTS, its screenshots folder under web/test-artifacts), and checks
+// that it passed and took the screenshots named.
+func e2eConsoleScript(t *testing.T, root, script, folder string, env []string, shots ...string) {
+	artifacts := filepath.Join(root, "web", "test-artifacts", folder)
 	require.NoError(t, os.RemoveAll(artifacts))
 	t.Logf("console screenshots: %s", artifacts)
 
 	sctx, scancel := context.WithTimeout(t.Context(), e2eConsoleTimeout)
 	defer scancel()
-	script := exec.CommandContext(sctx, "node", filepath.Join("e2e", "console.mjs"))
-	script.Dir = filepath.Join(root, "web")
-	script.Env = append(os.Environ(),
-		"JOBGRAPH_URL="+srv.url,
-		"ADMIN_PASSWORD="+e2eAdminPassword,
-		"VIEWER_USER=vera",
-		"VIEWER_PASSWORD="+viewerPassword,
-		"PROJECT=console",
-		"SCALE_PROJECT=scale",
-		"DAG_RUN_PATH=/p/"+scale+"/runs/"+dagRun,
-		"SSHD_ADDR="+sshd.Addr,
-		"SSHD_PORT="+strconv.Itoa(sshd.Port),
-		"SSH_KEY_FILE="+keyFile,
-		"WORK_DIR="+work,
-		"ARTIFACTS="+artifacts,
-		"CHROMIUM="+e2eChromium,
-	)
+	cmd := exec.CommandContext(sctx, "node", filepath.Join("e2e", script))
+	cmd.Dir = filepath.Join(root, "web")
+	cmd.Env = append(env, "ARTIFACTS="+artifacts)
 	var output bytes.Buffer
-	script.Stdout, script.Stderr = &output, &output
-	err = script.Run()
-	t.Logf("web/e2e/console.mjs:\n%s", output.String())
+	cmd.Stdout, cmd.Stderr = &output, &output
+	err := cmd.Run()
+	t.Logf("web/e2e/%s:\n%s", script, output.String())
 	if sctx.Err() != nil {
 		t.Fatalf("the browser script did not end within %s", e2eConsoleTimeout)
 	}
-	require.NoError(t, err, "web/e2e/console.mjs failed; screenshots in %s", artifacts)
+	require.NoError(t, err, "web/e2e/%s failed; screenshots in %s", script, artifacts)
 	require.Contains(t, output.String(), "all passed")
-	for _, name := range []string{"01-login", "03-hosts", "05-run-live", "07-rerun", "09-viewer-adhoc"} {
+	for _, name := range shots {
 		_, err := os.Stat(filepath.Join(artifacts, name+".png"))
 		require.NoError(t, err, "screenshot %s", name)
 	}
 }
 
-// e2eServesConsole reports whether bin serves index (the built console's
-// index.html, which names its hashed assets) at /.
 func e2eServesConsole(t *testing.T, bin string, index []byte) bool {
 	t.Helper()
 	p := e2eStartBinary(t, bin, "console probe", e2eEnv(), "server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())

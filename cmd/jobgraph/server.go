@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,8 +31,10 @@ import (
 	"github.com/jobgraph/jobgraph/core/identity"
 	"github.com/jobgraph/jobgraph/core/inventory"
 	"github.com/jobgraph/jobgraph/core/job"
+	"github.com/jobgraph/jobgraph/core/notify"
 	"github.com/jobgraph/jobgraph/core/project"
 	runlog "github.com/jobgraph/jobgraph/core/run"
+	"github.com/jobgraph/jobgraph/core/scheduler"
 	"github.com/jobgraph/jobgraph/core/secrets"
 	"github.com/jobgraph/jobgraph/core/store"
 	"github.com/jobgraph/jobgraph/core/trigger"
@@ -259,14 +262,30 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	bus := events.New(q, log)
 	// Defers run last in, first out: the worker stops first (and reports
 	// its tasks to the engine), then the engine, the plugins, the queue.
+	notifier := notify.NewService(notify.Options{Store: a.store, Sealer: a.keyring, PublicURL: cfg.PublicURL, Logger: log})
 	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q, Events: bus,
 		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine"),
-		Approvals: a.store, Guard: guards})
+		Approvals: a.store, Guard: guards, Notifier: notifier})
 	if err := runs.Start(ctx); err != nil {
 		return err
 	}
 	defer runs.Stop()
 	approvals := approval.NewService(a.store, a.authz, runs, nil)
+	// The scheduler fires cron schedules from the one replica that leads
+	// the election "scheduler"; it stops (resigning) before the engine.
+	schedules := scheduler.NewService(a.store, jobs)
+	sched := scheduler.NewScheduler(scheduler.SchedulerOptions{Store: a.store, Runs: a.store, Starter: runs, Elector: q,
+		NodeID: nodeID(), Lease: cfg.SchedulerLease, Logger: log})
+	if err := sched.Start(ctx); err != nil {
+		return err
+	}
+	defer sched.Stop()
+	// The notification dispatcher starts after the engine and stops before it.
+	dispatcher := notify.NewDispatcher(notifier, notify.DispatcherOptions{Keep: cfg.LogRetention})
+	if err := dispatcher.Start(ctx); err != nil {
+		return err
+	}
+	defer dispatcher.Stop()
 	if cfg.Workers > 0 {
 		w, err := startWorker(ctx, cfg, q, plugins, log)
 		if err != nil {
@@ -301,6 +320,9 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 		SecureCookies:   cfg.SecureCookies,
 		AllowedOrigins:  cfg.Origins(),
 		Triggers:        triggers,
+		Schedules:       schedules,
+		Notify:          notifier,
+		PublicURL:       cfg.PublicURL,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -348,4 +370,13 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// nodeID names this process in leader elections: host name, process ID and
+// a random part, so that a restarted process is a new candidate.
+func nodeID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }

@@ -32,10 +32,10 @@
 //
 // # Who may vote
 //
-// The voter must hold the approval's Role in its project, exactly that
-// role: the system admin counts for any role, but an owner does not count
-// for an approval that asks for operators (a role is who should look, not
-// a level of power). The run's requester (Trigger.Actor) may not approve
+// The voter must hold the approval's Role in its project, or a role there
+// that includes all of its permissions (rbac.Authorizer.HasRole): an owner
+// counts for an approval that asks for operators, an operator does not for
+// one that asks for owners, and the system admin counts for any. The run's requester (Trigger.Actor) may not approve
 // their own run — four eyes — unless they are the system admin; they may
 // reject it. The API also requires the approval:decide permission in the
 // project (graph); the role check is here because every caller needs it.

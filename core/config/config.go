@@ -23,6 +23,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/store"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -166,6 +167,17 @@ type Config struct {
 	// takes; "any" stands for the tasks whose step requires no pool. A step
 	// with pool: zone-a runs only on workers with zone-a here. Default "any".
 	WorkerPools string `koanf:"worker_pools"`
+
+	// SchedulerLease (scheduler_lease, JOBGRAPH_SCHEDULER_LEASE,
+	// --scheduler-lease) is the lease of the replica that fires cron
+	// schedules: when it dies, another replica takes over within about
+	// this long. At least 300ms. Default 5s.
+	SchedulerLease time.Duration `koanf:"scheduler_lease"`
+	// PublicURL (public_url, JOBGRAPH_PUBLIC_URL, --public-url) is the
+	// server's address as people reach it, such as
+	// "https://jobgraph.example.com", used for the links to runs in
+	// notifications. Empty (the default) leaves the links out.
+	PublicURL string `koanf:"public_url"`
 }
 
 // Default returns the default settings.
@@ -184,6 +196,7 @@ func Default() Config {
 		WorkerTimeout:   30 * time.Second,
 		Workers:         64,
 		WorkerPools:     "any",
+		SchedulerLease:  5 * time.Second,
 	}
 }
 
@@ -236,6 +249,14 @@ func (c Config) Validate() error {
 	for _, p := range c.Pools() {
 		if strings.ContainsAny(p, ".*> \t") || len(p) > 63 {
 			bad("worker_pools", "%q is not a pool label (no spaces, dots, '*' or '>'; at most 63 characters)", p)
+		}
+	}
+	if c.SchedulerLease < 300*time.Millisecond {
+		bad("scheduler_lease", "must be at least 300ms (got %s)", c.SchedulerLease)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			bad("public_url", "must be an absolute http or https URL (got %q)", c.PublicURL)
 		}
 	}
 	return errors.Join(errs...)
@@ -371,5 +392,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("worker_timeout", c.WorkerTimeout),
 		slog.Int("workers", c.Workers),
 		slog.String("worker_pools", c.WorkerPools),
+		slog.Duration("scheduler_lease", c.SchedulerLease),
+		slog.String("public_url", c.PublicURL),
 	}
 }

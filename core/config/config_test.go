@@ -61,6 +61,7 @@ func TestValidateErrors(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
+		{"public_url relative", func(c *Config) { c.PublicURL = "jobgraph.example.com" }, `public_url: must be an absolute http or https URL`},
 		{"listen empty", func(c *Config) { c.Listen = "" }, `listen: must be host:port`},
 		{"listen no port", func(c *Config) { c.Listen = "localhost" }, `listen: must be host:port, such as "127.0.0.1:8080" or ":8080" (got "localhost")`},
 		{"listen empty port", func(c *Config) { c.Listen = "localhost:" }, `listen: port must be a number from 0 to 65535 (got "localhost:")`},
@@ -108,7 +109,7 @@ func TestValidateReportsAllInFieldOrder(t *testing.T) {
 		require.True(t, ok, l)
 		keys = append(keys, k)
 	}
-	require.Equal(t, []string{"listen", "data_dir", "log_level", "log_format", "complexity_limit", "shutdown_timeout", "log_retention", "nats_namespace", "worker_timeout", "workers", "worker_pools"}, keys)
+	require.Equal(t, []string{"listen", "data_dir", "log_level", "log_format", "complexity_limit", "shutdown_timeout", "log_retention", "nats_namespace", "worker_timeout", "workers", "worker_pools", "scheduler_lease"}, keys)
 	require.Equal(t, err.Error(), c.Validate().Error(), "deterministic")
 }
 
@@ -171,6 +172,8 @@ func TestLogValueHasEveryField(t *testing.T) {
 		LogLevel: "debug", LogFormat: "json", GraphiQL: true, Introspection: false,
 		ComplexityLimit: 7, ShutdownTimeout: 90 * time.Second, SecureCookies: true, AllowedOrigins: "https://a, https://b",
 		LogRetention: 48 * time.Hour, NatsURL: "nats://jg:hunter2@10.0.0.5:4222", NatsNamespace: "jg2", WorkerTimeout: 10 * time.Second, Workers: 8, WorkerPools: "any,zone-a",
+		SchedulerLease: 2 * time.Second,
+		PublicURL:      "https://jg.example.com",
 	}
 	got := map[string]any{}
 	for _, a := range c.LogValue().Group() {
@@ -182,6 +185,8 @@ func TestLogValueHasEveryField(t *testing.T) {
 		"graphiql": true, "introspection": false, "complexity_limit": int64(7),
 		"shutdown_timeout": 90 * time.Second, "secure_cookies": true, "allowed_origins": "https://a, https://b",
 		"log_retention": 48 * time.Hour, "nats_url": "nats://jg:xxxxx@10.0.0.5:4222", "nats_namespace": "jg2", "worker_timeout": 10 * time.Second, "workers": int64(8), "worker_pools": "any,zone-a",
+		"scheduler_lease": 2 * time.Second,
+		"public_url":      "https://jg.example.com",
 	}, got)
 
 	// Every field is there, under its koanf key.
@@ -192,6 +197,6 @@ func TestLogValueHasEveryField(t *testing.T) {
 	}
 
 	require.Equal(t,
-		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s secure_cookies=true allowed_origins="https://a, https://b" log_retention=48h0m0s nats_url="nats://jg:xxxxx@10.0.0.5:4222" nats_namespace="jg2" worker_timeout=10s workers=8 worker_pools="any,zone-a"}`,
+		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s secure_cookies=true allowed_origins="https://a, https://b" log_retention=48h0m0s nats_url="nats://jg:xxxxx@10.0.0.5:4222" nats_namespace="jg2" worker_timeout=10s workers=8 worker_pools="any,zone-a" scheduler_lease=2s public_url="https://jg.example.com"}`,
 		c.String())
 }

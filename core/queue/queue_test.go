@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jobgraph/jobgraph/core"
+	"github.com/jobgraph/jobgraph/internal/testlog"
 )
 
 // externalURL is the NATS with JetStream that runs on the development and CI
@@ -25,26 +26,8 @@ const externalURL = "nats://127.0.0.1:4222"
 
 const waitLong = 15 * time.Second // deadline for things that must happen
 
-// testLogger sends logs to t until the test's cleanups are over, and drops
-// the (asynchronous) stragglers after that.
-func testLogger(t testing.TB) *slog.Logger {
-	var mu sync.Mutex
-	done := false
-	t.Cleanup(func() { mu.Lock(); done = true; mu.Unlock() })
-	w := writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !done {
-			t.Log(strings.TrimRight(string(p), "\n"))
-		}
-		return len(p), nil
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+// testLogger sends warnings and errors to t (package testlog).
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelWarn) }
 
 func randHex(t testing.TB) string {
 	b := make([]byte, 6)

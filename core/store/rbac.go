@@ -111,6 +111,10 @@ func (s *Store) ProjectOf(ctx context.Context, id string) (string, error) {
 		model = &guardRuleRow{}
 	case core.KindTrigger:
 		model = &triggerRow{}
+	case core.KindSchedule:
+		model = &scheduleRow{}
+	case core.KindChannel:
+		model = &channelRow{}
 	case core.KindStepRun, core.KindTask:
 		// Step runs and tasks belong to a run, which has the project.
 		var row any = &stepRunRow{}

@@ -19,6 +19,7 @@ import (
 	"github.com/jobgraph/jobgraph/core/queue"
 	"github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/worker"
+	"github.com/jobgraph/jobgraph/internal/testlog"
 	"github.com/jobgraph/jobgraph/plugins/sdk"
 )
 
@@ -26,24 +27,8 @@ const waitLong = 15 * time.Second // deadline for things that must happen
 
 // --- helpers -----------------------------------------------------------------
 
-func testLogger(t testing.TB) *slog.Logger {
-	var mu sync.Mutex
-	done := false
-	t.Cleanup(func() { mu.Lock(); done = true; mu.Unlock() })
-	w := writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !done {
-			t.Log(strings.TrimRight(string(p), "\n"))
-		}
-		return len(p), nil
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+// testLogger sends warnings and errors to t (package testlog).
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelWarn) }
 
 func openQueue(t testing.TB) *queue.Queue {
 	t.Helper()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/jobgraph/jobgraph/graph/model"
@@ -37,12 +38,14 @@ type ResolverRoot interface {
 	Job() JobResolver
 	JobConnection() JobConnectionResolver
 	Mutation() MutationResolver
+	NotificationChannel() NotificationChannelResolver
 	Project() ProjectResolver
 	ProjectConnection() ProjectConnectionResolver
 	Query() QueryResolver
 	RoleAssignment() RoleAssignmentResolver
 	Run() RunResolver
 	RunUpdate() RunUpdateResolver
+	Schedule() ScheduleResolver
 	Subscription() SubscriptionResolver
 	TaskLogUpdate() TaskLogUpdateResolver
 	User() UserResolver
@@ -182,8 +185,16 @@ type ComplexityRoot struct {
 		Host func(childComplexity int) int
 	}
 
+	CreateNotificationChannelPayload struct {
+		Channel func(childComplexity int) int
+	}
+
 	CreateProjectPayload struct {
 		Project func(childComplexity int) int
+	}
+
+	CreateSchedulePayload struct {
+		Schedule func(childComplexity int) int
 	}
 
 	CreateUserPayload struct {
@@ -242,6 +253,10 @@ type ComplexityRoot struct {
 		DeletedID func(childComplexity int) int
 	}
 
+	DeleteNotificationChannelPayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
 	DeleteProjectPayload struct {
 		DeletedID func(childComplexity int) int
 	}
@@ -250,8 +265,22 @@ type ComplexityRoot struct {
 		Name func(childComplexity int) int
 	}
 
+	DeleteSchedulePayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
 	DeleteTriggerPayload struct {
 		DeletedID func(childComplexity int) int
+	}
+
+	EmailSettings struct {
+		From        func(childComplexity int) int
+		HasPassword func(childComplexity int) int
+		Host        func(childComplexity int) int
+		Port        func(childComplexity int) int
+		TLS         func(childComplexity int) int
+		To          func(childComplexity int) int
+		Username    func(childComplexity int) int
 	}
 
 	Executor struct {
@@ -436,48 +465,106 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AdHocRun            func(childComplexity int, input model.AdHocRunInput) int
-		Approve             func(childComplexity int, input model.DecideApprovalInput) int
-		CancelRun           func(childComplexity int, input model.CancelRunInput) int
-		ChangePassword      func(childComplexity int, input model.ChangePasswordInput) int
-		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
-		CreateCredential    func(childComplexity int, input model.CreateCredentialInput) int
-		CreateGuardRule     func(childComplexity int, input model.CreateGuardRuleInput) int
-		CreateHost          func(childComplexity int, input model.CreateHostInput) int
-		CreateHostGroup     func(childComplexity int, input model.CreateHostGroupInput) int
-		CreateProject       func(childComplexity int, input model.CreateProjectInput) int
-		CreateTrigger       func(childComplexity int, input model.CreateTriggerInput) int
-		CreateUser          func(childComplexity int, input model.CreateUserInput) int
-		DefineRole          func(childComplexity int, input model.DefineRoleInput) int
-		DeleteCredential    func(childComplexity int, input model.DeleteCredentialInput) int
-		DeleteGuardRule     func(childComplexity int, input model.DeleteGuardRuleInput) int
-		DeleteHost          func(childComplexity int, input model.DeleteHostInput) int
-		DeleteHostGroup     func(childComplexity int, input model.DeleteHostGroupInput) int
-		DeleteJob           func(childComplexity int, input model.DeleteJobInput) int
-		DeleteProject       func(childComplexity int, input model.DeleteProjectInput) int
-		DeleteRole          func(childComplexity int, input model.DeleteRoleInput) int
-		DeleteTrigger       func(childComplexity int, input model.DeleteTriggerInput) int
-		GrantAdmin          func(childComplexity int, input model.AdminInput) int
-		GrantRole           func(childComplexity int, input model.RoleGrantInput) int
-		ImportJob           func(childComplexity int, input model.ImportJobInput) int
-		Login               func(childComplexity int, input model.LoginInput) int
-		Logout              func(childComplexity int) int
-		Reject              func(childComplexity int, input model.DecideApprovalInput) int
-		RetryRun            func(childComplexity int, input model.RetryRunInput) int
-		RevokeAPIToken      func(childComplexity int, input model.RevokeAPITokenInput) int
-		RevokeAdmin         func(childComplexity int, input model.AdminInput) int
-		RevokeRole          func(childComplexity int, input model.RoleGrantInput) int
-		RotateTriggerSecret func(childComplexity int, input model.RotateTriggerSecretInput) int
-		RunJob              func(childComplexity int, input model.RunJobInput) int
-		SetGuardRuleEnabled func(childComplexity int, input model.SetGuardRuleEnabledInput) int
-		UpdateCredential    func(childComplexity int, input model.UpdateCredentialInput) int
-		UpdateGuardRule     func(childComplexity int, input model.UpdateGuardRuleInput) int
-		UpdateHost          func(childComplexity int, input model.UpdateHostInput) int
-		UpdateHostGroup     func(childComplexity int, input model.UpdateHostGroupInput) int
-		UpdateJob           func(childComplexity int, input model.UpdateJobInput) int
-		UpdateProject       func(childComplexity int, input model.UpdateProjectInput) int
-		UpdateTrigger       func(childComplexity int, input model.UpdateTriggerInput) int
-		UpdateUser          func(childComplexity int, input model.UpdateUserInput) int
+		AdHocRun                  func(childComplexity int, input model.AdHocRunInput) int
+		Approve                   func(childComplexity int, input model.DecideApprovalInput) int
+		CancelRun                 func(childComplexity int, input model.CancelRunInput) int
+		ChangePassword            func(childComplexity int, input model.ChangePasswordInput) int
+		CreateAPIToken            func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateCredential          func(childComplexity int, input model.CreateCredentialInput) int
+		CreateGuardRule           func(childComplexity int, input model.CreateGuardRuleInput) int
+		CreateHost                func(childComplexity int, input model.CreateHostInput) int
+		CreateHostGroup           func(childComplexity int, input model.CreateHostGroupInput) int
+		CreateNotificationChannel func(childComplexity int, input model.CreateNotificationChannelInput) int
+		CreateProject             func(childComplexity int, input model.CreateProjectInput) int
+		CreateSchedule            func(childComplexity int, input model.CreateScheduleInput) int
+		CreateTrigger             func(childComplexity int, input model.CreateTriggerInput) int
+		CreateUser                func(childComplexity int, input model.CreateUserInput) int
+		DefineRole                func(childComplexity int, input model.DefineRoleInput) int
+		DeleteCredential          func(childComplexity int, input model.DeleteCredentialInput) int
+		DeleteGuardRule           func(childComplexity int, input model.DeleteGuardRuleInput) int
+		DeleteHost                func(childComplexity int, input model.DeleteHostInput) int
+		DeleteHostGroup           func(childComplexity int, input model.DeleteHostGroupInput) int
+		DeleteJob                 func(childComplexity int, input model.DeleteJobInput) int
+		DeleteNotificationChannel func(childComplexity int, input model.DeleteNotificationChannelInput) int
+		DeleteProject             func(childComplexity int, input model.DeleteProjectInput) int
+		DeleteRole                func(childComplexity int, input model.DeleteRoleInput) int
+		DeleteSchedule            func(childComplexity int, input model.DeleteScheduleInput) int
+		DeleteTrigger             func(childComplexity int, input model.DeleteTriggerInput) int
+		GrantAdmin                func(childComplexity int, input model.AdminInput) int
+		GrantRole                 func(childComplexity int, input model.RoleGrantInput) int
+		ImportJob                 func(childComplexity int, input model.ImportJobInput) int
+		Login                     func(childComplexity int, input model.LoginInput) int
+		Logout                    func(childComplexity int) int
+		Reject                    func(childComplexity int, input model.DecideApprovalInput) int
+		RetryRun                  func(childComplexity int, input model.RetryRunInput) int
+		RevokeAPIToken            func(childComplexity int, input model.RevokeAPITokenInput) int
+		RevokeAdmin               func(childComplexity int, input model.AdminInput) int
+		RevokeRole                func(childComplexity int, input model.RoleGrantInput) int
+		RotateTriggerSecret       func(childComplexity int, input model.RotateTriggerSecretInput) int
+		RunJob                    func(childComplexity int, input model.RunJobInput) int
+		SetGuardRuleEnabled       func(childComplexity int, input model.SetGuardRuleEnabledInput) int
+		SetScheduleEnabled        func(childComplexity int, input model.SetScheduleEnabledInput) int
+		TestNotificationChannel   func(childComplexity int, input model.TestNotificationChannelInput) int
+		UpdateCredential          func(childComplexity int, input model.UpdateCredentialInput) int
+		UpdateGuardRule           func(childComplexity int, input model.UpdateGuardRuleInput) int
+		UpdateHost                func(childComplexity int, input model.UpdateHostInput) int
+		UpdateHostGroup           func(childComplexity int, input model.UpdateHostGroupInput) int
+		UpdateJob                 func(childComplexity int, input model.UpdateJobInput) int
+		UpdateNotificationChannel func(childComplexity int, input model.UpdateNotificationChannelInput) int
+		UpdateProject             func(childComplexity int, input model.UpdateProjectInput) int
+		UpdateSchedule            func(childComplexity int, input model.UpdateScheduleInput) int
+		UpdateTrigger             func(childComplexity int, input model.UpdateTriggerInput) int
+		UpdateUser                func(childComplexity int, input model.UpdateUserInput) int
+	}
+
+	NotificationChannel struct {
+		CreatedAt func(childComplexity int) int
+		CreatedBy func(childComplexity int) int
+		Email     func(childComplexity int) int
+		Enabled   func(childComplexity int) int
+		Events    func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Project   func(childComplexity int) int
+		Slack     func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+		Webhook   func(childComplexity int) int
+	}
+
+	NotificationChannelConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	NotificationChannelEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	NotificationDelivery struct {
+		Attempts      func(childComplexity int) int
+		ChannelID     func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Event         func(childComplexity int) int
+		ID            func(childComplexity int) int
+		LastError     func(childComplexity int) int
+		NextAttemptAt func(childComplexity int) int
+		RunID         func(childComplexity int) int
+		SentAt        func(childComplexity int) int
+		Status        func(childComplexity int) int
+	}
+
+	NotificationDeliveryConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	NotificationDeliveryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -513,33 +600,38 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APITokens       func(childComplexity int, first *int, after *string) int
-		Approval        func(childComplexity int, id string) int
-		Approvals       func(childComplexity int, projectID string, status []model.ApprovalStatus, first *int, after *string) int
-		AuditEvents     func(childComplexity int, first *int, after *string, filter *model.AuditFilter, projectID *string) int
-		CheckCommand    func(childComplexity int, projectID string, text string) int
-		Credential      func(childComplexity int, id string) int
-		Credentials     func(childComplexity int, projectID string, first *int, after *string, filter *model.CredentialFilter) int
-		Executors       func(childComplexity int) int
-		GuardRules      func(childComplexity int, projectID string) int
-		Host            func(childComplexity int, id string) int
-		HostGroup       func(childComplexity int, id string) int
-		HostGroups      func(childComplexity int, projectID string, first *int, after *string, filter *model.HostGroupFilter) int
-		Hosts           func(childComplexity int, projectID string, first *int, after *string, filter *model.HostFilter) int
-		Job             func(childComplexity int, id string) int
-		Jobs            func(childComplexity int, projectID string, first *int, after *string, filter *model.JobFilter) int
-		Node            func(childComplexity int, id string) int
-		Project         func(childComplexity int, id string) int
-		Projects        func(childComplexity int, first *int, after *string, filter *model.ProjectFilter) int
-		Roles           func(childComplexity int) int
-		Run             func(childComplexity int, id string) int
-		Runs            func(childComplexity int, projectID string, first *int, after *string, filter *model.RunFilter) int
-		SelectorPreview func(childComplexity int, projectID string, selector string, first *int, after *string) int
-		TaskLogs        func(childComplexity int, taskID string, afterSeq *int, first *int) int
-		Trigger         func(childComplexity int, id string) int
-		Triggers        func(childComplexity int, projectID string, first *int, after *string) int
-		Users           func(childComplexity int, first *int, after *string, filter *model.UserFilter) int
-		Viewer          func(childComplexity int) int
+		APITokens              func(childComplexity int, first *int, after *string) int
+		Approval               func(childComplexity int, id string) int
+		Approvals              func(childComplexity int, projectID string, status []model.ApprovalStatus, first *int, after *string) int
+		AuditEvents            func(childComplexity int, first *int, after *string, filter *model.AuditFilter, projectID *string) int
+		CheckCommand           func(childComplexity int, projectID string, text string) int
+		Credential             func(childComplexity int, id string) int
+		Credentials            func(childComplexity int, projectID string, first *int, after *string, filter *model.CredentialFilter) int
+		CronPreview            func(childComplexity int, expression string, timeZone *string, count int, after *time.Time) int
+		Executors              func(childComplexity int) int
+		GuardRules             func(childComplexity int, projectID string) int
+		Host                   func(childComplexity int, id string) int
+		HostGroup              func(childComplexity int, id string) int
+		HostGroups             func(childComplexity int, projectID string, first *int, after *string, filter *model.HostGroupFilter) int
+		Hosts                  func(childComplexity int, projectID string, first *int, after *string, filter *model.HostFilter) int
+		Job                    func(childComplexity int, id string) int
+		Jobs                   func(childComplexity int, projectID string, first *int, after *string, filter *model.JobFilter) int
+		Node                   func(childComplexity int, id string) int
+		NotificationChannels   func(childComplexity int, projectID string, first *int, after *string) int
+		NotificationDeliveries func(childComplexity int, projectID string, channelID *string, status *model.NotificationDeliveryStatus, first *int, after *string) int
+		Project                func(childComplexity int, id string) int
+		Projects               func(childComplexity int, first *int, after *string, filter *model.ProjectFilter) int
+		Roles                  func(childComplexity int) int
+		Run                    func(childComplexity int, id string) int
+		Runs                   func(childComplexity int, projectID string, first *int, after *string, filter *model.RunFilter) int
+		Schedule               func(childComplexity int, id string) int
+		Schedules              func(childComplexity int, projectID string) int
+		SelectorPreview        func(childComplexity int, projectID string, selector string, first *int, after *string) int
+		TaskLogs               func(childComplexity int, taskID string, afterSeq *int, first *int) int
+		Trigger                func(childComplexity int, id string) int
+		Triggers               func(childComplexity int, projectID string, first *int, after *string) int
+		Users                  func(childComplexity int, first *int, after *string, filter *model.UserFilter) int
+		Viewer                 func(childComplexity int) int
 	}
 
 	RetryRunPayload struct {
@@ -609,6 +701,40 @@ type ComplexityRoot struct {
 		Task  func(childComplexity int) int
 	}
 
+	Schedule struct {
+		CreatedAt     func(childComplexity int) int
+		CreatedBy     func(childComplexity int) int
+		DueAt         func(childComplexity int) int
+		Enabled       func(childComplexity int) int
+		Expression    func(childComplexity int) int
+		Fires         func(childComplexity int, last *int) int
+		ID            func(childComplexity int) int
+		JitterSeconds func(childComplexity int) int
+		Job           func(childComplexity int) int
+		JobID         func(childComplexity int) int
+		LastError     func(childComplexity int) int
+		LastFireAt    func(childComplexity int) int
+		LastRun       func(childComplexity int) int
+		Missed        func(childComplexity int) int
+		Name          func(childComplexity int) int
+		NextFireAt    func(childComplexity int) int
+		NextFireTimes func(childComplexity int, count int) int
+		Overlap       func(childComplexity int) int
+		Params        func(childComplexity int) int
+		Priority      func(childComplexity int) int
+		Project       func(childComplexity int) int
+		TimeZone      func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+	}
+
+	ScheduleFire struct {
+		At      func(childComplexity int) int
+		Error   func(childComplexity int) int
+		FiredAt func(childComplexity int) int
+		Outcome func(childComplexity int) int
+		RunID   func(childComplexity int) int
+	}
+
 	SelectorPreview struct {
 		Hosts    func(childComplexity int) int
 		Selector func(childComplexity int) int
@@ -616,6 +742,10 @@ type ComplexityRoot struct {
 
 	SetGuardRuleEnabledPayload struct {
 		Rule func(childComplexity int) int
+	}
+
+	SlackSettings struct {
+		Host func(childComplexity int) int
 	}
 
 	StepRun struct {
@@ -693,6 +823,12 @@ type ComplexityRoot struct {
 		LastSeq func(childComplexity int) int
 	}
 
+	TestNotificationChannelPayload struct {
+		Channel func(childComplexity int) int
+		Error   func(childComplexity int) int
+		Ok      func(childComplexity int) int
+	}
+
 	TriggerParam struct {
 		Name  func(childComplexity int) int
 		Path  func(childComplexity int) int
@@ -724,8 +860,16 @@ type ComplexityRoot struct {
 		Job func(childComplexity int) int
 	}
 
+	UpdateNotificationChannelPayload struct {
+		Channel func(childComplexity int) int
+	}
+
 	UpdateProjectPayload struct {
 		Project func(childComplexity int) int
+	}
+
+	UpdateSchedulePayload struct {
+		Schedule func(childComplexity int) int
 	}
 
 	UpdateTriggerPayload struct {
@@ -761,6 +905,12 @@ type ComplexityRoot struct {
 		Roles func(childComplexity int) int
 		Token func(childComplexity int) int
 		User  func(childComplexity int) int
+	}
+
+	WebhookSettings struct {
+		HasSecret   func(childComplexity int) int
+		HeaderNames func(childComplexity int) int
+		URL         func(childComplexity int) int
 	}
 
 	WebhookTrigger struct {
@@ -1220,12 +1370,26 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateHostPayload.Host(childComplexity), true
 
+	case "CreateNotificationChannelPayload.channel":
+		if e.ComplexityRoot.CreateNotificationChannelPayload.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateNotificationChannelPayload.Channel(childComplexity), true
+
 	case "CreateProjectPayload.project":
 		if e.ComplexityRoot.CreateProjectPayload.Project == nil {
 			break
 		}
 
 		return e.ComplexityRoot.CreateProjectPayload.Project(childComplexity), true
+
+	case "CreateSchedulePayload.schedule":
+		if e.ComplexityRoot.CreateSchedulePayload.Schedule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateSchedulePayload.Schedule(childComplexity), true
 
 	case "CreateUserPayload.user":
 		if e.ComplexityRoot.CreateUserPayload.User == nil {
@@ -1376,6 +1540,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeleteJobPayload.DeletedID(childComplexity), true
 
+	case "DeleteNotificationChannelPayload.deletedId":
+		if e.ComplexityRoot.DeleteNotificationChannelPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteNotificationChannelPayload.DeletedID(childComplexity), true
+
 	case "DeleteProjectPayload.deletedId":
 		if e.ComplexityRoot.DeleteProjectPayload.DeletedID == nil {
 			break
@@ -1390,12 +1561,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeleteRolePayload.Name(childComplexity), true
 
+	case "DeleteSchedulePayload.deletedId":
+		if e.ComplexityRoot.DeleteSchedulePayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteSchedulePayload.DeletedID(childComplexity), true
+
 	case "DeleteTriggerPayload.deletedId":
 		if e.ComplexityRoot.DeleteTriggerPayload.DeletedID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.DeleteTriggerPayload.DeletedID(childComplexity), true
+
+	case "EmailSettings.from":
+		if e.ComplexityRoot.EmailSettings.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.From(childComplexity), true
+	case "EmailSettings.hasPassword":
+		if e.ComplexityRoot.EmailSettings.HasPassword == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.HasPassword(childComplexity), true
+	case "EmailSettings.host":
+		if e.ComplexityRoot.EmailSettings.Host == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.Host(childComplexity), true
+	case "EmailSettings.port":
+		if e.ComplexityRoot.EmailSettings.Port == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.Port(childComplexity), true
+	case "EmailSettings.tls":
+		if e.ComplexityRoot.EmailSettings.TLS == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.TLS(childComplexity), true
+	case "EmailSettings.to":
+		if e.ComplexityRoot.EmailSettings.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.To(childComplexity), true
+	case "EmailSettings.username":
+		if e.ComplexityRoot.EmailSettings.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailSettings.Username(childComplexity), true
 
 	case "Executor.actions":
 		if e.ComplexityRoot.Executor.Actions == nil {
@@ -2189,6 +2410,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateHostGroup(childComplexity, args["input"].(model.CreateHostGroupInput)), true
+	case "Mutation.createNotificationChannel":
+		if e.ComplexityRoot.Mutation.CreateNotificationChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createNotificationChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateNotificationChannel(childComplexity, args["input"].(model.CreateNotificationChannelInput)), true
 	case "Mutation.createProject":
 		if e.ComplexityRoot.Mutation.CreateProject == nil {
 			break
@@ -2200,6 +2432,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(model.CreateProjectInput)), true
+	case "Mutation.createSchedule":
+		if e.ComplexityRoot.Mutation.CreateSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSchedule(childComplexity, args["input"].(model.CreateScheduleInput)), true
 	case "Mutation.createTrigger":
 		if e.ComplexityRoot.Mutation.CreateTrigger == nil {
 			break
@@ -2288,6 +2531,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteJob(childComplexity, args["input"].(model.DeleteJobInput)), true
+	case "Mutation.deleteNotificationChannel":
+		if e.ComplexityRoot.Mutation.DeleteNotificationChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteNotificationChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteNotificationChannel(childComplexity, args["input"].(model.DeleteNotificationChannelInput)), true
 	case "Mutation.deleteProject":
 		if e.ComplexityRoot.Mutation.DeleteProject == nil {
 			break
@@ -2310,6 +2564,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["input"].(model.DeleteRoleInput)), true
+	case "Mutation.deleteSchedule":
+		if e.ComplexityRoot.Mutation.DeleteSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSchedule(childComplexity, args["input"].(model.DeleteScheduleInput)), true
 	case "Mutation.deleteTrigger":
 		if e.ComplexityRoot.Mutation.DeleteTrigger == nil {
 			break
@@ -2459,6 +2724,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetGuardRuleEnabled(childComplexity, args["input"].(model.SetGuardRuleEnabledInput)), true
+	case "Mutation.setScheduleEnabled":
+		if e.ComplexityRoot.Mutation.SetScheduleEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setScheduleEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetScheduleEnabled(childComplexity, args["input"].(model.SetScheduleEnabledInput)), true
+	case "Mutation.testNotificationChannel":
+		if e.ComplexityRoot.Mutation.TestNotificationChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testNotificationChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestNotificationChannel(childComplexity, args["input"].(model.TestNotificationChannelInput)), true
 	case "Mutation.updateCredential":
 		if e.ComplexityRoot.Mutation.UpdateCredential == nil {
 			break
@@ -2514,6 +2801,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateJob(childComplexity, args["input"].(model.UpdateJobInput)), true
+	case "Mutation.updateNotificationChannel":
+		if e.ComplexityRoot.Mutation.UpdateNotificationChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateNotificationChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateNotificationChannel(childComplexity, args["input"].(model.UpdateNotificationChannelInput)), true
 	case "Mutation.updateProject":
 		if e.ComplexityRoot.Mutation.UpdateProject == nil {
 			break
@@ -2525,6 +2823,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["input"].(model.UpdateProjectInput)), true
+	case "Mutation.updateSchedule":
+		if e.ComplexityRoot.Mutation.UpdateSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSchedule(childComplexity, args["input"].(model.UpdateScheduleInput)), true
 	case "Mutation.updateTrigger":
 		if e.ComplexityRoot.Mutation.UpdateTrigger == nil {
 			break
@@ -2547,6 +2856,204 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["input"].(model.UpdateUserInput)), true
+
+	case "NotificationChannel.createdAt":
+		if e.ComplexityRoot.NotificationChannel.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.CreatedAt(childComplexity), true
+	case "NotificationChannel.createdBy":
+		if e.ComplexityRoot.NotificationChannel.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.CreatedBy(childComplexity), true
+	case "NotificationChannel.email":
+		if e.ComplexityRoot.NotificationChannel.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Email(childComplexity), true
+	case "NotificationChannel.enabled":
+		if e.ComplexityRoot.NotificationChannel.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Enabled(childComplexity), true
+	case "NotificationChannel.events":
+		if e.ComplexityRoot.NotificationChannel.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Events(childComplexity), true
+	case "NotificationChannel.id":
+		if e.ComplexityRoot.NotificationChannel.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.ID(childComplexity), true
+	case "NotificationChannel.kind":
+		if e.ComplexityRoot.NotificationChannel.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Kind(childComplexity), true
+	case "NotificationChannel.name":
+		if e.ComplexityRoot.NotificationChannel.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Name(childComplexity), true
+	case "NotificationChannel.project":
+		if e.ComplexityRoot.NotificationChannel.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Project(childComplexity), true
+	case "NotificationChannel.slack":
+		if e.ComplexityRoot.NotificationChannel.Slack == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Slack(childComplexity), true
+	case "NotificationChannel.updatedAt":
+		if e.ComplexityRoot.NotificationChannel.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.UpdatedAt(childComplexity), true
+	case "NotificationChannel.webhook":
+		if e.ComplexityRoot.NotificationChannel.Webhook == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannel.Webhook(childComplexity), true
+
+	case "NotificationChannelConnection.edges":
+		if e.ComplexityRoot.NotificationChannelConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannelConnection.Edges(childComplexity), true
+	case "NotificationChannelConnection.pageInfo":
+		if e.ComplexityRoot.NotificationChannelConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannelConnection.PageInfo(childComplexity), true
+	case "NotificationChannelConnection.totalCount":
+		if e.ComplexityRoot.NotificationChannelConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannelConnection.TotalCount(childComplexity), true
+
+	case "NotificationChannelEdge.cursor":
+		if e.ComplexityRoot.NotificationChannelEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannelEdge.Cursor(childComplexity), true
+	case "NotificationChannelEdge.node":
+		if e.ComplexityRoot.NotificationChannelEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationChannelEdge.Node(childComplexity), true
+
+	case "NotificationDelivery.attempts":
+		if e.ComplexityRoot.NotificationDelivery.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.Attempts(childComplexity), true
+	case "NotificationDelivery.channelId":
+		if e.ComplexityRoot.NotificationDelivery.ChannelID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.ChannelID(childComplexity), true
+	case "NotificationDelivery.createdAt":
+		if e.ComplexityRoot.NotificationDelivery.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.CreatedAt(childComplexity), true
+	case "NotificationDelivery.event":
+		if e.ComplexityRoot.NotificationDelivery.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.Event(childComplexity), true
+	case "NotificationDelivery.id":
+		if e.ComplexityRoot.NotificationDelivery.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.ID(childComplexity), true
+	case "NotificationDelivery.lastError":
+		if e.ComplexityRoot.NotificationDelivery.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.LastError(childComplexity), true
+	case "NotificationDelivery.nextAttemptAt":
+		if e.ComplexityRoot.NotificationDelivery.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.NextAttemptAt(childComplexity), true
+	case "NotificationDelivery.runId":
+		if e.ComplexityRoot.NotificationDelivery.RunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.RunID(childComplexity), true
+	case "NotificationDelivery.sentAt":
+		if e.ComplexityRoot.NotificationDelivery.SentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.SentAt(childComplexity), true
+	case "NotificationDelivery.status":
+		if e.ComplexityRoot.NotificationDelivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDelivery.Status(childComplexity), true
+
+	case "NotificationDeliveryConnection.edges":
+		if e.ComplexityRoot.NotificationDeliveryConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDeliveryConnection.Edges(childComplexity), true
+	case "NotificationDeliveryConnection.pageInfo":
+		if e.ComplexityRoot.NotificationDeliveryConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDeliveryConnection.PageInfo(childComplexity), true
+	case "NotificationDeliveryConnection.totalCount":
+		if e.ComplexityRoot.NotificationDeliveryConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDeliveryConnection.TotalCount(childComplexity), true
+
+	case "NotificationDeliveryEdge.cursor":
+		if e.ComplexityRoot.NotificationDeliveryEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDeliveryEdge.Cursor(childComplexity), true
+	case "NotificationDeliveryEdge.node":
+		if e.ComplexityRoot.NotificationDeliveryEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationDeliveryEdge.Node(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2769,6 +3276,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Credentials(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string), args["filter"].(*model.CredentialFilter)), true
+	case "Query.cronPreview":
+		if e.ComplexityRoot.Query.CronPreview == nil {
+			break
+		}
+
+		args, err := ec.field_Query_cronPreview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CronPreview(childComplexity, args["expression"].(string), args["timeZone"].(*string), args["count"].(int), args["after"].(*time.Time)), true
 	case "Query.executors":
 		if e.ComplexityRoot.Query.Executors == nil {
 			break
@@ -2864,6 +3382,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.notificationChannels":
+		if e.ComplexityRoot.Query.NotificationChannels == nil {
+			break
+		}
+
+		args, err := ec.field_Query_notificationChannels_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.NotificationChannels(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.notificationDeliveries":
+		if e.ComplexityRoot.Query.NotificationDeliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_notificationDeliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.NotificationDeliveries(childComplexity, args["projectId"].(string), args["channelId"].(*string), args["status"].(*model.NotificationDeliveryStatus), args["first"].(*int), args["after"].(*string)), true
 	case "Query.project":
 		if e.ComplexityRoot.Query.Project == nil {
 			break
@@ -2914,6 +3454,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Runs(childComplexity, args["projectId"].(string), args["first"].(*int), args["after"].(*string), args["filter"].(*model.RunFilter)), true
+	case "Query.schedule":
+		if e.ComplexityRoot.Query.Schedule == nil {
+			break
+		}
+
+		args, err := ec.field_Query_schedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Schedule(childComplexity, args["id"].(string)), true
+	case "Query.schedules":
+		if e.ComplexityRoot.Query.Schedules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_schedules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Schedules(childComplexity, args["projectId"].(string)), true
 	case "Query.selectorPreview":
 		if e.ComplexityRoot.Query.SelectorPreview == nil {
 			break
@@ -3213,6 +3775,186 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RunUpdate.Task(childComplexity), true
 
+	case "Schedule.createdAt":
+		if e.ComplexityRoot.Schedule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.CreatedAt(childComplexity), true
+	case "Schedule.createdBy":
+		if e.ComplexityRoot.Schedule.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.CreatedBy(childComplexity), true
+	case "Schedule.dueAt":
+		if e.ComplexityRoot.Schedule.DueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.DueAt(childComplexity), true
+	case "Schedule.enabled":
+		if e.ComplexityRoot.Schedule.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Enabled(childComplexity), true
+	case "Schedule.expression":
+		if e.ComplexityRoot.Schedule.Expression == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Expression(childComplexity), true
+	case "Schedule.fires":
+		if e.ComplexityRoot.Schedule.Fires == nil {
+			break
+		}
+
+		args, err := ec.field_Schedule_fires_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Schedule.Fires(childComplexity, args["last"].(*int)), true
+	case "Schedule.id":
+		if e.ComplexityRoot.Schedule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.ID(childComplexity), true
+	case "Schedule.jitterSeconds":
+		if e.ComplexityRoot.Schedule.JitterSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.JitterSeconds(childComplexity), true
+	case "Schedule.job":
+		if e.ComplexityRoot.Schedule.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Job(childComplexity), true
+	case "Schedule.jobId":
+		if e.ComplexityRoot.Schedule.JobID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.JobID(childComplexity), true
+	case "Schedule.lastError":
+		if e.ComplexityRoot.Schedule.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.LastError(childComplexity), true
+	case "Schedule.lastFireAt":
+		if e.ComplexityRoot.Schedule.LastFireAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.LastFireAt(childComplexity), true
+	case "Schedule.lastRun":
+		if e.ComplexityRoot.Schedule.LastRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.LastRun(childComplexity), true
+	case "Schedule.missed":
+		if e.ComplexityRoot.Schedule.Missed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Missed(childComplexity), true
+	case "Schedule.name":
+		if e.ComplexityRoot.Schedule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Name(childComplexity), true
+	case "Schedule.nextFireAt":
+		if e.ComplexityRoot.Schedule.NextFireAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.NextFireAt(childComplexity), true
+	case "Schedule.nextFireTimes":
+		if e.ComplexityRoot.Schedule.NextFireTimes == nil {
+			break
+		}
+
+		args, err := ec.field_Schedule_nextFireTimes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Schedule.NextFireTimes(childComplexity, args["count"].(int)), true
+	case "Schedule.overlap":
+		if e.ComplexityRoot.Schedule.Overlap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Overlap(childComplexity), true
+	case "Schedule.params":
+		if e.ComplexityRoot.Schedule.Params == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Params(childComplexity), true
+	case "Schedule.priority":
+		if e.ComplexityRoot.Schedule.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Priority(childComplexity), true
+	case "Schedule.project":
+		if e.ComplexityRoot.Schedule.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Project(childComplexity), true
+	case "Schedule.timeZone":
+		if e.ComplexityRoot.Schedule.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.TimeZone(childComplexity), true
+	case "Schedule.updatedAt":
+		if e.ComplexityRoot.Schedule.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.UpdatedAt(childComplexity), true
+
+	case "ScheduleFire.at":
+		if e.ComplexityRoot.ScheduleFire.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.At(childComplexity), true
+	case "ScheduleFire.error":
+		if e.ComplexityRoot.ScheduleFire.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.Error(childComplexity), true
+	case "ScheduleFire.firedAt":
+		if e.ComplexityRoot.ScheduleFire.FiredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.FiredAt(childComplexity), true
+	case "ScheduleFire.outcome":
+		if e.ComplexityRoot.ScheduleFire.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.Outcome(childComplexity), true
+	case "ScheduleFire.runId":
+		if e.ComplexityRoot.ScheduleFire.RunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleFire.RunID(childComplexity), true
+
 	case "SelectorPreview.hosts":
 		if e.ComplexityRoot.SelectorPreview.Hosts == nil {
 			break
@@ -3232,6 +3974,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SetGuardRuleEnabledPayload.Rule(childComplexity), true
+
+	case "SlackSettings.host":
+		if e.ComplexityRoot.SlackSettings.Host == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlackSettings.Host(childComplexity), true
 
 	case "StepRun.counts":
 		if e.ComplexityRoot.StepRun.Counts == nil {
@@ -3545,6 +4294,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TaskLogs.LastSeq(childComplexity), true
 
+	case "TestNotificationChannelPayload.channel":
+		if e.ComplexityRoot.TestNotificationChannelPayload.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestNotificationChannelPayload.Channel(childComplexity), true
+	case "TestNotificationChannelPayload.error":
+		if e.ComplexityRoot.TestNotificationChannelPayload.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestNotificationChannelPayload.Error(childComplexity), true
+	case "TestNotificationChannelPayload.ok":
+		if e.ComplexityRoot.TestNotificationChannelPayload.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestNotificationChannelPayload.Ok(childComplexity), true
+
 	case "TriggerParam.name":
 		if e.ComplexityRoot.TriggerParam.Name == nil {
 			break
@@ -3612,12 +4380,26 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateJobPayload.Job(childComplexity), true
 
+	case "UpdateNotificationChannelPayload.channel":
+		if e.ComplexityRoot.UpdateNotificationChannelPayload.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateNotificationChannelPayload.Channel(childComplexity), true
+
 	case "UpdateProjectPayload.project":
 		if e.ComplexityRoot.UpdateProjectPayload.Project == nil {
 			break
 		}
 
 		return e.ComplexityRoot.UpdateProjectPayload.Project(childComplexity), true
+
+	case "UpdateSchedulePayload.schedule":
+		if e.ComplexityRoot.UpdateSchedulePayload.Schedule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateSchedulePayload.Schedule(childComplexity), true
 
 	case "UpdateTriggerPayload.trigger":
 		if e.ComplexityRoot.UpdateTriggerPayload.Trigger == nil {
@@ -3726,6 +4508,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
+
+	case "WebhookSettings.hasSecret":
+		if e.ComplexityRoot.WebhookSettings.HasSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookSettings.HasSecret(childComplexity), true
+	case "WebhookSettings.headerNames":
+		if e.ComplexityRoot.WebhookSettings.HeaderNames == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookSettings.HeaderNames(childComplexity), true
+	case "WebhookSettings.url":
+		if e.ComplexityRoot.WebhookSettings.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookSettings.URL(childComplexity), true
 
 	case "WebhookTrigger.createdAt":
 		if e.ComplexityRoot.WebhookTrigger.CreatedAt == nil {
@@ -3856,7 +4657,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateGuardRuleInput,
 		ec.unmarshalInputCreateHostGroupInput,
 		ec.unmarshalInputCreateHostInput,
+		ec.unmarshalInputCreateNotificationChannelInput,
 		ec.unmarshalInputCreateProjectInput,
+		ec.unmarshalInputCreateScheduleInput,
 		ec.unmarshalInputCreateTriggerInput,
 		ec.unmarshalInputCreateUserInput,
 		ec.unmarshalInputCredentialFilter,
@@ -3867,9 +4670,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputDeleteHostGroupInput,
 		ec.unmarshalInputDeleteHostInput,
 		ec.unmarshalInputDeleteJobInput,
+		ec.unmarshalInputDeleteNotificationChannelInput,
 		ec.unmarshalInputDeleteProjectInput,
 		ec.unmarshalInputDeleteRoleInput,
+		ec.unmarshalInputDeleteScheduleInput,
 		ec.unmarshalInputDeleteTriggerInput,
+		ec.unmarshalInputEmailInput,
+		ec.unmarshalInputHeaderInput,
 		ec.unmarshalInputHostFilter,
 		ec.unmarshalInputHostGroupFilter,
 		ec.unmarshalInputImportJobInput,
@@ -3884,18 +4691,24 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputRunFilter,
 		ec.unmarshalInputRunJobInput,
 		ec.unmarshalInputSetGuardRuleEnabledInput,
+		ec.unmarshalInputSetScheduleEnabledInput,
+		ec.unmarshalInputSlackInput,
 		ec.unmarshalInputStrategyInput,
 		ec.unmarshalInputTargetsInput,
+		ec.unmarshalInputTestNotificationChannelInput,
 		ec.unmarshalInputTriggerParamInput,
 		ec.unmarshalInputUpdateCredentialInput,
 		ec.unmarshalInputUpdateGuardRuleInput,
 		ec.unmarshalInputUpdateHostGroupInput,
 		ec.unmarshalInputUpdateHostInput,
 		ec.unmarshalInputUpdateJobInput,
+		ec.unmarshalInputUpdateNotificationChannelInput,
 		ec.unmarshalInputUpdateProjectInput,
+		ec.unmarshalInputUpdateScheduleInput,
 		ec.unmarshalInputUpdateTriggerInput,
 		ec.unmarshalInputUpdateUserInput,
 		ec.unmarshalInputUserFilter,
+		ec.unmarshalInputWebhookInput,
 	)
 	first := true
 
@@ -4045,6 +4858,10 @@ enum Permission {
   APPROVAL_READ
   "Approve or reject, with the role the approval asks for."
   APPROVAL_DECIDE
+  "Notification channels and their deliveries (never their secrets)."
+  NOTIFICATION_READ
+  "Create, change, test and delete notification channels."
+  NOTIFICATION_WRITE
   "System."
   PROJECT_CREATE
   "System."
@@ -4998,6 +5815,230 @@ extend type Mutation {
   deleteJob(input: DeleteJobInput!): DeleteJobPayload! @hasPermission(permission: JOB_WRITE, object: "input.id")
 }
 `, BuiltIn: false},
+	{Name: "../../schema/notifications.graphqls", Input: `# Notifications: a project's channels (outgoing webhooks, Slack, email)
+# hear of runs that finish or wait for an approval. Each message is written
+# to an outbox as a delivery, then sent with retries (exponential backoff)
+# by the servers; deliveries show how that went. Channel secrets (a webhook's
+# signing secret and headers, the Slack webhook URL, an SMTP password) are
+# write-only: no query returns them.
+
+"What a channel hears of."
+enum NotificationEvent {
+  RUN_SUCCEEDED
+  "A run failed or timed out."
+  RUN_FAILED
+  RUN_CANCELED
+  "A run waits for an approval."
+  APPROVAL_REQUESTED
+}
+
+enum NotificationChannelKind {
+  "POSTs the generic JSON payload, optionally signed (X-Jobgraph-Signature: sha256=HMAC-SHA256 of the body, in hex)."
+  WEBHOOK
+  "A Slack incoming webhook."
+  SLACK
+  "Plain-text mail over SMTP."
+  EMAIL
+}
+
+"How an email channel protects its SMTP connection."
+enum SmtpTls {
+  NONE
+  STARTTLS
+  TLS
+}
+
+enum NotificationDeliveryStatus {
+  "Waiting for its next attempt."
+  PENDING
+  "An attempt is in progress."
+  SENDING
+  SENT
+  "A permanent error, or every attempt spent: see lastError."
+  FAILED
+}
+
+"Where a project's notifications go."
+type NotificationChannel implements Node {
+  id: ID!
+  project: Project!
+  name: String!
+  kind: NotificationChannelKind!
+  events: [NotificationEvent!]!
+  enabled: Boolean!
+  "Set for WEBHOOK channels."
+  webhook: WebhookSettings
+  "Set for SLACK channels."
+  slack: SlackSettings
+  "Set for EMAIL channels."
+  email: EmailSettings
+  "The user or API token that created it."
+  createdBy: String!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type WebhookSettings {
+  url: String!
+  "The custom headers' names; their values are secrets."
+  headerNames: [String!]!
+  "Whether bodies are signed."
+  hasSecret: Boolean!
+}
+
+type SlackSettings {
+  "The webhook URL's host: the URL itself is a credential."
+  host: String!
+}
+
+type EmailSettings {
+  host: String!
+  port: Int!
+  from: String!
+  to: [String!]!
+  username: String
+  tls: SmtpTls!
+  hasPassword: Boolean!
+}
+
+type NotificationChannelConnection {
+  edges: [NotificationChannelEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type NotificationChannelEdge {
+  cursor: String!
+  node: NotificationChannel!
+}
+
+"One message to send through one channel."
+type NotificationDelivery {
+  id: ID!
+  channelId: ID!
+  runId: ID
+  event: NotificationEvent!
+  status: NotificationDeliveryStatus!
+  "Attempts started so far."
+  attempts: Int!
+  "PENDING: when the next attempt is due."
+  nextAttemptAt: Time
+  "The last failed attempt's error."
+  lastError: String
+  createdAt: Time!
+  sentAt: Time
+}
+
+"Newest first."
+type NotificationDeliveryConnection {
+  edges: [NotificationDeliveryEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type NotificationDeliveryEdge {
+  cursor: String!
+  node: NotificationDelivery!
+}
+
+extend type Query {
+  notificationChannels(projectId: ID!, first: Int, after: String): NotificationChannelConnection! @hasPermission(permission: NOTIFICATION_READ, project: "projectId")
+  notificationDeliveries(projectId: ID!, channelId: ID, status: NotificationDeliveryStatus, first: Int, after: String): NotificationDeliveryConnection! @hasPermission(permission: NOTIFICATION_READ, project: "projectId")
+}
+
+input HeaderInput {
+  name: String!
+  value: String!
+}
+
+"An outgoing webhook. On update, an absent secret or headers keeps the current ones."
+input WebhookInput {
+  "Absolute http or https URL."
+  url: String!
+  "Write-only: signs each body (X-Jobgraph-Signature)."
+  secret: String
+  "Write-only: sent with every request (an Authorization header, say)."
+  headers: [HeaderInput!]
+}
+
+"A Slack incoming webhook. On update, an absent url keeps the current one."
+input SlackInput {
+  "Write-only: https://hooks.slack.com/services/…"
+  url: String
+}
+
+"An SMTP server and the mail's addresses. On update, an absent password keeps the current one."
+input EmailInput {
+  host: String!
+  port: Int!
+  from: String!
+  to: [String!]!
+  username: String
+  "Write-only."
+  password: String
+  "Default STARTTLS."
+  tls: SmtpTls
+}
+
+"Exactly one of webhook, slack and email."
+input CreateNotificationChannelInput {
+  projectId: ID!
+  name: String!
+  events: [NotificationEvent!]!
+  "Default true."
+  enabled: Boolean
+  webhook: WebhookInput
+  slack: SlackInput
+  email: EmailInput
+}
+
+type CreateNotificationChannelPayload {
+  channel: NotificationChannel!
+}
+
+"Absent fields stay. At most one of webhook, slack and email, of the channel's own kind: it replaces the settings."
+input UpdateNotificationChannelInput {
+  id: ID!
+  name: String
+  events: [NotificationEvent!]
+  enabled: Boolean
+  webhook: WebhookInput
+  slack: SlackInput
+  email: EmailInput
+}
+
+type UpdateNotificationChannelPayload {
+  channel: NotificationChannel!
+}
+
+input DeleteNotificationChannelInput {
+  id: ID!
+}
+
+type DeleteNotificationChannelPayload {
+  deletedId: ID!
+}
+
+input TestNotificationChannelInput {
+  id: ID!
+}
+
+"The outcome of one test message, sent at once and not retried."
+type TestNotificationChannelPayload {
+  channel: NotificationChannel!
+  ok: Boolean!
+  "Why the test message was not accepted."
+  error: String
+}
+
+extend type Mutation {
+  createNotificationChannel(input: CreateNotificationChannelInput!): CreateNotificationChannelPayload! @hasPermission(permission: NOTIFICATION_WRITE, project: "input.projectId")
+  updateNotificationChannel(input: UpdateNotificationChannelInput!): UpdateNotificationChannelPayload! @hasPermission(permission: NOTIFICATION_WRITE, object: "input.id")
+  deleteNotificationChannel(input: DeleteNotificationChannelInput!): DeleteNotificationChannelPayload! @hasPermission(permission: NOTIFICATION_WRITE, object: "input.id")
+  "Sends a test message through the channel now."
+  testNotificationChannel(input: TestNotificationChannelInput!): TestNotificationChannelPayload! @hasPermission(permission: NOTIFICATION_WRITE, object: "input.id")
+}
+`, BuiltIn: false},
 	{Name: "../../schema/projects.graphqls", Input: `"The unit of ownership: every host, group, credential and job belongs to one project."
 type Project implements Node {
   id: ID!
@@ -5396,6 +6437,164 @@ extend type Subscription {
   taskLog(taskId: ID!, afterSeq: Int): TaskLogUpdate! @hasPermission(permission: JOB_READ, object: "taskId")
   "The runs of a project as they are queued, start, progress and end: a RESYNC first, then RUN and PROGRESS updates."
   projectRuns(projectId: ID!): RunUpdate! @hasPermission(permission: JOB_READ, project: "projectId")
+}
+`, BuiltIn: false},
+	{Name: "../../schema/schedules.graphqls", Input: `"""
+A cron schedule: it starts runs of a job, with stored parameters, at the
+times of a cron expression read in a time zone. Exactly one server replica
+fires each fire time.
+
+Expressions have five fields (minute hour day-of-month month day-of-week) or
+six (seconds first), or are one of @yearly, @monthly, @weekly, @daily,
+@hourly or @every <duration> (at least 1s). On daylight-saving days a
+fixed-time expression ("30 2 * * *") fires once: in a skipped hour at the
+first instant after it, in a repeated hour at the first occurrence; other
+expressions ("*/30 * * * *") fire at every real instant whose wall-clock time
+matches.
+"""
+type Schedule implements Node {
+  id: ID!
+  project: Project!
+  jobId: ID!
+  "The job it runs; null once the job is deleted (its fires then fail)."
+  job: Job
+  name: String!
+  expression: String!
+  "An IANA time zone such as Europe/Berlin; empty is UTC."
+  timeZone: String!
+  "The parameter values of every run it starts."
+  params: JSONObject!
+  "Higher runs first, from -100 to 100."
+  priority: Int!
+  "The largest random delay, in seconds, added to each fire (0 to 3600)."
+  jitterSeconds: Int!
+  overlap: ScheduleOverlap!
+  missed: ScheduleMissed!
+  enabled: Boolean!
+  "The next fire time by the expression; null while disabled."
+  nextFireAt: Time
+  "When the next fire happens: nextFireAt plus the jitter drawn for it."
+  dueAt: Time
+  "The fire time of the last run it started."
+  lastFireAt: Time
+  lastRun: Run
+  "Why the last fire could not start a run; empty if it did."
+  lastError: String!
+  createdBy: String!
+  createdAt: Time!
+  updatedAt: Time!
+  "The next count (1 to 100) fire times by the expression, without jitter."
+  nextFireTimes(count: Int! = 5): [Time!]!
+  "The most recent fire times (at most 100) and what came of each, newest first."
+  fires(last: Int = 20): [ScheduleFire!]!
+}
+
+"What a fire does while the schedule's previous run has not ended."
+enum ScheduleOverlap {
+  "Drop the fire."
+  SKIP
+  "Wait for the run to end, then start one run."
+  QUEUE
+  "Start another run."
+  ALLOW
+}
+
+"What happens to fire times missed (more than a minute late) while no replica could fire them."
+enum ScheduleMissed {
+  "Drop them; resume at the next time."
+  SKIP
+  "Start one run for them all, then resume."
+  RUN_ONCE
+}
+
+enum ScheduleFireOutcome {
+  STARTED
+  "Overlap SKIP: the previous run had not ended."
+  SKIPPED_BUSY
+  "Missed SKIP."
+  SKIPPED_MISSED
+  "The run could not start: error says why."
+  FAILED
+}
+
+"One fire time of a schedule."
+type ScheduleFire {
+  at: Time!
+  firedAt: Time!
+  outcome: ScheduleFireOutcome!
+  runId: ID
+  error: String!
+}
+
+extend type Query {
+  schedules(projectId: ID!): [Schedule!]! @hasPermission(permission: SCHEDULE_READ, project: "projectId")
+  schedule(id: ID!): Schedule @hasPermission(permission: SCHEDULE_READ, object: "id")
+  "The next count (1 to 100) fire times of an expression, to check one before saving it."
+  cronPreview(expression: String!, timeZone: String, count: Int! = 5, after: Time): [Time!]! @authenticated
+}
+
+"""
+Creating or changing a schedule needs SCHEDULE_WRITE and JOB_RUN in its
+project: it starts runs as its creator could.
+"""
+input CreateScheduleInput {
+  projectId: ID!
+  jobId: ID!
+  name: String!
+  expression: String!
+  timeZone: String
+  params: JSONObject
+  priority: Int
+  jitterSeconds: Int
+  "Default SKIP."
+  overlap: ScheduleOverlap
+  "Default SKIP."
+  missed: ScheduleMissed
+  "Default true."
+  enabled: Boolean
+}
+
+type CreateSchedulePayload {
+  schedule: Schedule!
+}
+
+"Absent fields stay as they are."
+input UpdateScheduleInput {
+  id: ID!
+  name: String
+  expression: String
+  timeZone: String
+  params: JSONObject
+  priority: Int
+  jitterSeconds: Int
+  overlap: ScheduleOverlap
+  missed: ScheduleMissed
+  "Enabling plans the next fire after now: the times it was disabled are not made up."
+  enabled: Boolean
+}
+
+type UpdateSchedulePayload {
+  schedule: Schedule!
+}
+
+input SetScheduleEnabledInput {
+  id: ID!
+  enabled: Boolean!
+}
+
+input DeleteScheduleInput {
+  id: ID!
+}
+
+type DeleteSchedulePayload {
+  deletedId: ID!
+}
+
+extend type Mutation {
+  createSchedule(input: CreateScheduleInput!): CreateSchedulePayload! @hasPermission(permission: SCHEDULE_WRITE, project: "input.projectId")
+  updateSchedule(input: UpdateScheduleInput!): UpdateSchedulePayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+  setScheduleEnabled(input: SetScheduleEnabledInput!): UpdateSchedulePayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
+  deleteSchedule(input: DeleteScheduleInput!): DeleteSchedulePayload! @hasPermission(permission: SCHEDULE_WRITE, object: "input.id")
 }
 `, BuiltIn: false},
 	{Name: "../../schema/schema.graphqls", Input: `# jobgraph's public API. Everything the web console does goes through it.
@@ -5823,12 +7022,28 @@ func (ec *executionContext) childFields_CreateHostPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type CreateHostPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateNotificationChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channel":
+		return ec.fieldContext_CreateNotificationChannelPayload_channel(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateNotificationChannelPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "project":
 		return ec.fieldContext_CreateProjectPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateSchedulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "schedule":
+		return ec.fieldContext_CreateSchedulePayload_schedule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateSchedulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5943,6 +7158,14 @@ func (ec *executionContext) childFields_DeleteJobPayload(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type DeleteJobPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteNotificationChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteNotificationChannelPayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteNotificationChannelPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedId":
@@ -5959,12 +7182,40 @@ func (ec *executionContext) childFields_DeleteRolePayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type DeleteRolePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteSchedulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteSchedulePayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteSchedulePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteTriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedId":
 		return ec.fieldContext_DeleteTriggerPayload_deletedId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteTriggerPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_EmailSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "host":
+		return ec.fieldContext_EmailSettings_host(ctx, field)
+	case "port":
+		return ec.fieldContext_EmailSettings_port(ctx, field)
+	case "from":
+		return ec.fieldContext_EmailSettings_from(ctx, field)
+	case "to":
+		return ec.fieldContext_EmailSettings_to(ctx, field)
+	case "username":
+		return ec.fieldContext_EmailSettings_username(ctx, field)
+	case "tls":
+		return ec.fieldContext_EmailSettings_tls(ctx, field)
+	case "hasPassword":
+		return ec.fieldContext_EmailSettings_hasPassword(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EmailSettings", field.Name)
 }
 
 func (ec *executionContext) childFields_Executor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6329,6 +7580,106 @@ func (ec *executionContext) childFields_LogoutPayload(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type LogoutPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_NotificationChannel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_NotificationChannel_id(ctx, field)
+	case "project":
+		return ec.fieldContext_NotificationChannel_project(ctx, field)
+	case "name":
+		return ec.fieldContext_NotificationChannel_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_NotificationChannel_kind(ctx, field)
+	case "events":
+		return ec.fieldContext_NotificationChannel_events(ctx, field)
+	case "enabled":
+		return ec.fieldContext_NotificationChannel_enabled(ctx, field)
+	case "webhook":
+		return ec.fieldContext_NotificationChannel_webhook(ctx, field)
+	case "slack":
+		return ec.fieldContext_NotificationChannel_slack(ctx, field)
+	case "email":
+		return ec.fieldContext_NotificationChannel_email(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_NotificationChannel_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_NotificationChannel_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_NotificationChannel_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationChannel", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationChannelConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_NotificationChannelConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_NotificationChannelConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_NotificationChannelConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationChannelConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationChannelEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_NotificationChannelEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_NotificationChannelEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationChannelEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_NotificationDelivery_id(ctx, field)
+	case "channelId":
+		return ec.fieldContext_NotificationDelivery_channelId(ctx, field)
+	case "runId":
+		return ec.fieldContext_NotificationDelivery_runId(ctx, field)
+	case "event":
+		return ec.fieldContext_NotificationDelivery_event(ctx, field)
+	case "status":
+		return ec.fieldContext_NotificationDelivery_status(ctx, field)
+	case "attempts":
+		return ec.fieldContext_NotificationDelivery_attempts(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_NotificationDelivery_nextAttemptAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_NotificationDelivery_lastError(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_NotificationDelivery_createdAt(ctx, field)
+	case "sentAt":
+		return ec.fieldContext_NotificationDelivery_sentAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationDelivery", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationDeliveryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_NotificationDeliveryConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_NotificationDeliveryConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_NotificationDeliveryConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationDeliveryConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationDeliveryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_NotificationDeliveryEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_NotificationDeliveryEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationDeliveryEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -6527,6 +7878,74 @@ func (ec *executionContext) childFields_RunUpdate(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type RunUpdate", field.Name)
 }
 
+func (ec *executionContext) childFields_Schedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Schedule_id(ctx, field)
+	case "project":
+		return ec.fieldContext_Schedule_project(ctx, field)
+	case "jobId":
+		return ec.fieldContext_Schedule_jobId(ctx, field)
+	case "job":
+		return ec.fieldContext_Schedule_job(ctx, field)
+	case "name":
+		return ec.fieldContext_Schedule_name(ctx, field)
+	case "expression":
+		return ec.fieldContext_Schedule_expression(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_Schedule_timeZone(ctx, field)
+	case "params":
+		return ec.fieldContext_Schedule_params(ctx, field)
+	case "priority":
+		return ec.fieldContext_Schedule_priority(ctx, field)
+	case "jitterSeconds":
+		return ec.fieldContext_Schedule_jitterSeconds(ctx, field)
+	case "overlap":
+		return ec.fieldContext_Schedule_overlap(ctx, field)
+	case "missed":
+		return ec.fieldContext_Schedule_missed(ctx, field)
+	case "enabled":
+		return ec.fieldContext_Schedule_enabled(ctx, field)
+	case "nextFireAt":
+		return ec.fieldContext_Schedule_nextFireAt(ctx, field)
+	case "dueAt":
+		return ec.fieldContext_Schedule_dueAt(ctx, field)
+	case "lastFireAt":
+		return ec.fieldContext_Schedule_lastFireAt(ctx, field)
+	case "lastRun":
+		return ec.fieldContext_Schedule_lastRun(ctx, field)
+	case "lastError":
+		return ec.fieldContext_Schedule_lastError(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Schedule_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Schedule_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Schedule_updatedAt(ctx, field)
+	case "nextFireTimes":
+		return ec.fieldContext_Schedule_nextFireTimes(ctx, field)
+	case "fires":
+		return ec.fieldContext_Schedule_fires(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Schedule", field.Name)
+}
+
+func (ec *executionContext) childFields_ScheduleFire(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_ScheduleFire_at(ctx, field)
+	case "firedAt":
+		return ec.fieldContext_ScheduleFire_firedAt(ctx, field)
+	case "outcome":
+		return ec.fieldContext_ScheduleFire_outcome(ctx, field)
+	case "runId":
+		return ec.fieldContext_ScheduleFire_runId(ctx, field)
+	case "error":
+		return ec.fieldContext_ScheduleFire_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScheduleFire", field.Name)
+}
+
 func (ec *executionContext) childFields_SelectorPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "selector":
@@ -6543,6 +7962,14 @@ func (ec *executionContext) childFields_SetGuardRuleEnabledPayload(ctx context.C
 		return ec.fieldContext_SetGuardRuleEnabledPayload_rule(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetGuardRuleEnabledPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SlackSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "host":
+		return ec.fieldContext_SlackSettings_host(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SlackSettings", field.Name)
 }
 
 func (ec *executionContext) childFields_StepRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6683,6 +8110,18 @@ func (ec *executionContext) childFields_TaskLogs(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type TaskLogs", field.Name)
 }
 
+func (ec *executionContext) childFields_TestNotificationChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channel":
+		return ec.fieldContext_TestNotificationChannelPayload_channel(ctx, field)
+	case "ok":
+		return ec.fieldContext_TestNotificationChannelPayload_ok(ctx, field)
+	case "error":
+		return ec.fieldContext_TestNotificationChannelPayload_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestNotificationChannelPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_TriggerParam(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -6745,12 +8184,28 @@ func (ec *executionContext) childFields_UpdateJobPayload(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type UpdateJobPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_UpdateNotificationChannelPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channel":
+		return ec.fieldContext_UpdateNotificationChannelPayload_channel(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateNotificationChannelPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UpdateProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "project":
 		return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateSchedulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "schedule":
+		return ec.fieldContext_UpdateSchedulePayload_schedule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateSchedulePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateTriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6821,6 +8276,18 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_roles(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_WebhookSettings_url(ctx, field)
+	case "headerNames":
+		return ec.fieldContext_WebhookSettings_headerNames(ctx, field)
+	case "hasSecret":
+		return ec.fieldContext_WebhookSettings_hasSecret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookSettings", field.Name)
 }
 
 func (ec *executionContext) childFields_WebhookTrigger(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

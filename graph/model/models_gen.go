@@ -186,6 +186,22 @@ type CreateHostPayload struct {
 	Host *Host `json:"host"`
 }
 
+// Exactly one of webhook, slack and email.
+type CreateNotificationChannelInput struct {
+	ProjectID string              `json:"projectId"`
+	Name      string              `json:"name"`
+	Events    []NotificationEvent `json:"events"`
+	// Default true.
+	Enabled *bool         `json:"enabled,omitempty"`
+	Webhook *WebhookInput `json:"webhook,omitempty"`
+	Slack   *SlackInput   `json:"slack,omitempty"`
+	Email   *EmailInput   `json:"email,omitempty"`
+}
+
+type CreateNotificationChannelPayload struct {
+	Channel *NotificationChannel `json:"channel"`
+}
+
 type CreateProjectInput struct {
 	// 1–63 letters, digits, '.', '_' or '-'; unique.
 	Name        string  `json:"name"`
@@ -196,6 +212,29 @@ type CreateProjectInput struct {
 
 type CreateProjectPayload struct {
 	Project *Project `json:"project"`
+}
+
+// Creating or changing a schedule needs SCHEDULE_WRITE and JOB_RUN in its
+// project: it starts runs as its creator could.
+type CreateScheduleInput struct {
+	ProjectID     string         `json:"projectId"`
+	JobID         string         `json:"jobId"`
+	Name          string         `json:"name"`
+	Expression    string         `json:"expression"`
+	TimeZone      *string        `json:"timeZone,omitempty"`
+	Params        map[string]any `json:"params,omitempty"`
+	Priority      *int           `json:"priority,omitempty"`
+	JitterSeconds *int           `json:"jitterSeconds,omitempty"`
+	// Default SKIP.
+	Overlap *ScheduleOverlap `json:"overlap,omitempty"`
+	// Default SKIP.
+	Missed *ScheduleMissed `json:"missed,omitempty"`
+	// Default true.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+type CreateSchedulePayload struct {
+	Schedule *Schedule `json:"schedule"`
 }
 
 type CreateTriggerInput struct {
@@ -291,6 +330,14 @@ type DeleteJobPayload struct {
 	DeletedID string `json:"deletedId"`
 }
 
+type DeleteNotificationChannelInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteNotificationChannelPayload struct {
+	DeletedID string `json:"deletedId"`
+}
+
 type DeleteProjectInput struct {
 	ID string `json:"id"`
 }
@@ -307,12 +354,43 @@ type DeleteRolePayload struct {
 	Name string `json:"name"`
 }
 
+type DeleteScheduleInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteSchedulePayload struct {
+	DeletedID string `json:"deletedId"`
+}
+
 type DeleteTriggerInput struct {
 	ID string `json:"id"`
 }
 
 type DeleteTriggerPayload struct {
 	DeletedID string `json:"deletedId"`
+}
+
+// An SMTP server and the mail's addresses. On update, an absent password keeps the current one.
+type EmailInput struct {
+	Host     string   `json:"host"`
+	Port     int      `json:"port"`
+	From     string   `json:"from"`
+	To       []string `json:"to"`
+	Username *string  `json:"username,omitempty"`
+	// Write-only.
+	Password *string `json:"password,omitempty"`
+	// Default STARTTLS.
+	TLS *SMTPTLS `json:"tls,omitempty"`
+}
+
+type EmailSettings struct {
+	Host        string   `json:"host"`
+	Port        int      `json:"port"`
+	From        string   `json:"from"`
+	To          []string `json:"to"`
+	Username    *string  `json:"username,omitempty"`
+	TLS         SMTPTLS  `json:"tls"`
+	HasPassword bool     `json:"hasPassword"`
 }
 
 // One thing an executor does, and what it needs to do it.
@@ -364,6 +442,11 @@ type GuardRule struct {
 
 func (GuardRule) IsNode()            {}
 func (this GuardRule) GetID() string { return this.ID }
+
+type HeaderInput struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
 
 type HostEdge struct {
 	Cursor string `json:"cursor"`
@@ -489,6 +572,46 @@ type LogoutPayload struct {
 type Mutation struct {
 }
 
+type NotificationChannelConnection struct {
+	Edges      []*NotificationChannelEdge `json:"edges"`
+	PageInfo   *PageInfo                  `json:"pageInfo"`
+	TotalCount int                        `json:"totalCount"`
+}
+
+type NotificationChannelEdge struct {
+	Cursor string               `json:"cursor"`
+	Node   *NotificationChannel `json:"node"`
+}
+
+// One message to send through one channel.
+type NotificationDelivery struct {
+	ID        string                     `json:"id"`
+	ChannelID string                     `json:"channelId"`
+	RunID     *string                    `json:"runId,omitempty"`
+	Event     NotificationEvent          `json:"event"`
+	Status    NotificationDeliveryStatus `json:"status"`
+	// Attempts started so far.
+	Attempts int `json:"attempts"`
+	// PENDING: when the next attempt is due.
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	// The last failed attempt's error.
+	LastError *string    `json:"lastError,omitempty"`
+	CreatedAt time.Time  `json:"createdAt"`
+	SentAt    *time.Time `json:"sentAt,omitempty"`
+}
+
+// Newest first.
+type NotificationDeliveryConnection struct {
+	Edges      []*NotificationDeliveryEdge `json:"edges"`
+	PageInfo   *PageInfo                   `json:"pageInfo"`
+	TotalCount int                         `json:"totalCount"`
+}
+
+type NotificationDeliveryEdge struct {
+	Cursor string                `json:"cursor"`
+	Node   *NotificationDelivery `json:"node"`
+}
+
 // Where a page of a connection sits in the whole list.
 type PageInfo struct {
 	HasNextPage bool `json:"hasNextPage"`
@@ -592,6 +715,15 @@ type RunJobPayload struct {
 	Run *Run `json:"run"`
 }
 
+// One fire time of a schedule.
+type ScheduleFire struct {
+	At      time.Time           `json:"at"`
+	FiredAt time.Time           `json:"firedAt"`
+	Outcome ScheduleFireOutcome `json:"outcome"`
+	RunID   *string             `json:"runId,omitempty"`
+	Error   string              `json:"error"`
+}
+
 // What a label selector resolves to in a project right now.
 type SelectorPreview struct {
 	// The selector in canonical form, as a group would store it.
@@ -608,6 +740,22 @@ type SetGuardRuleEnabledInput struct {
 
 type SetGuardRuleEnabledPayload struct {
 	Rule *GuardRule `json:"rule"`
+}
+
+type SetScheduleEnabledInput struct {
+	ID      string `json:"id"`
+	Enabled bool   `json:"enabled"`
+}
+
+// A Slack incoming webhook. On update, an absent url keeps the current one.
+type SlackInput struct {
+	// Write-only: https://hooks.slack.com/services/…
+	URL *string `json:"url,omitempty"`
+}
+
+type SlackSettings struct {
+	// The webhook URL's host: the URL itself is a credential.
+	Host string `json:"host"`
 }
 
 type StepRun struct {
@@ -694,6 +842,18 @@ type TaskLogs struct {
 	Chunks []*LogChunk `json:"chunks"`
 	// The seq to pass as afterSeq for the next page (afterSeq itself when there is nothing new).
 	LastSeq int `json:"lastSeq"`
+}
+
+type TestNotificationChannelInput struct {
+	ID string `json:"id"`
+}
+
+// The outcome of one test message, sent at once and not retried.
+type TestNotificationChannelPayload struct {
+	Channel *NotificationChannel `json:"channel"`
+	Ok      bool                 `json:"ok"`
+	// Why the test message was not accepted.
+	Error *string `json:"error,omitempty"`
 }
 
 // One job parameter's source: a path into the JSON payload ($, .name, [0],
@@ -789,6 +949,21 @@ type UpdateJobPayload struct {
 	Job *Job `json:"job"`
 }
 
+// Absent fields stay. At most one of webhook, slack and email, of the channel's own kind: it replaces the settings.
+type UpdateNotificationChannelInput struct {
+	ID      string              `json:"id"`
+	Name    *string             `json:"name,omitempty"`
+	Events  []NotificationEvent `json:"events,omitempty"`
+	Enabled *bool               `json:"enabled,omitempty"`
+	Webhook *WebhookInput       `json:"webhook,omitempty"`
+	Slack   *SlackInput         `json:"slack,omitempty"`
+	Email   *EmailInput         `json:"email,omitempty"`
+}
+
+type UpdateNotificationChannelPayload struct {
+	Channel *NotificationChannel `json:"channel"`
+}
+
 type UpdateProjectInput struct {
 	ID          string  `json:"id"`
 	Name        *string `json:"name,omitempty"`
@@ -799,6 +974,25 @@ type UpdateProjectInput struct {
 
 type UpdateProjectPayload struct {
 	Project *Project `json:"project"`
+}
+
+// Absent fields stay as they are.
+type UpdateScheduleInput struct {
+	ID            string           `json:"id"`
+	Name          *string          `json:"name,omitempty"`
+	Expression    *string          `json:"expression,omitempty"`
+	TimeZone      *string          `json:"timeZone,omitempty"`
+	Params        map[string]any   `json:"params,omitempty"`
+	Priority      *int             `json:"priority,omitempty"`
+	JitterSeconds *int             `json:"jitterSeconds,omitempty"`
+	Overlap       *ScheduleOverlap `json:"overlap,omitempty"`
+	Missed        *ScheduleMissed  `json:"missed,omitempty"`
+	// Enabling plans the next fire after now: the times it was disabled are not made up.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+type UpdateSchedulePayload struct {
+	Schedule *Schedule `json:"schedule"`
 }
 
 type UpdateTriggerInput struct {
@@ -837,6 +1031,24 @@ type Viewer struct {
 	// Set when the caller authenticated with an API token.
 	Token *ApiToken         `json:"token,omitempty"`
 	Roles []*RoleAssignment `json:"roles"`
+}
+
+// An outgoing webhook. On update, an absent secret or headers keeps the current ones.
+type WebhookInput struct {
+	// Absolute http or https URL.
+	URL string `json:"url"`
+	// Write-only: signs each body (X-Jobgraph-Signature).
+	Secret *string `json:"secret,omitempty"`
+	// Write-only: sent with every request (an Authorization header, say).
+	Headers []*HeaderInput `json:"headers,omitempty"`
+}
+
+type WebhookSettings struct {
+	URL string `json:"url"`
+	// The custom headers' names; their values are secrets.
+	HeaderNames []string `json:"headerNames"`
+	// Whether bodies are signed.
+	HasSecret bool `json:"hasSecret"`
 }
 
 type ApprovalDecision string
@@ -1317,6 +1529,190 @@ func (e LogStream) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type NotificationChannelKind string
+
+const (
+	// POSTs the generic JSON payload, optionally signed (X-Jobgraph-Signature: sha256=HMAC-SHA256 of the body, in hex).
+	NotificationChannelKindWebhook NotificationChannelKind = "WEBHOOK"
+	// A Slack incoming webhook.
+	NotificationChannelKindSLACk NotificationChannelKind = "SLACK"
+	// Plain-text mail over SMTP.
+	NotificationChannelKindEmail NotificationChannelKind = "EMAIL"
+)
+
+var AllNotificationChannelKind = []NotificationChannelKind{
+	NotificationChannelKindWebhook,
+	NotificationChannelKindSLACk,
+	NotificationChannelKindEmail,
+}
+
+func (e NotificationChannelKind) IsValid() bool {
+	switch e {
+	case NotificationChannelKindWebhook, NotificationChannelKindSLACk, NotificationChannelKindEmail:
+		return true
+	}
+	return false
+}
+
+func (e NotificationChannelKind) String() string {
+	return string(e)
+}
+
+func (e *NotificationChannelKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = NotificationChannelKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid NotificationChannelKind", str)
+	}
+	return nil
+}
+
+func (e NotificationChannelKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *NotificationChannelKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e NotificationChannelKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type NotificationDeliveryStatus string
+
+const (
+	// Waiting for its next attempt.
+	NotificationDeliveryStatusPending NotificationDeliveryStatus = "PENDING"
+	// An attempt is in progress.
+	NotificationDeliveryStatusSending NotificationDeliveryStatus = "SENDING"
+	NotificationDeliveryStatusSent    NotificationDeliveryStatus = "SENT"
+	// A permanent error, or every attempt spent: see lastError.
+	NotificationDeliveryStatusFailed NotificationDeliveryStatus = "FAILED"
+)
+
+var AllNotificationDeliveryStatus = []NotificationDeliveryStatus{
+	NotificationDeliveryStatusPending,
+	NotificationDeliveryStatusSending,
+	NotificationDeliveryStatusSent,
+	NotificationDeliveryStatusFailed,
+}
+
+func (e NotificationDeliveryStatus) IsValid() bool {
+	switch e {
+	case NotificationDeliveryStatusPending, NotificationDeliveryStatusSending, NotificationDeliveryStatusSent, NotificationDeliveryStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e NotificationDeliveryStatus) String() string {
+	return string(e)
+}
+
+func (e *NotificationDeliveryStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = NotificationDeliveryStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid NotificationDeliveryStatus", str)
+	}
+	return nil
+}
+
+func (e NotificationDeliveryStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *NotificationDeliveryStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e NotificationDeliveryStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a channel hears of.
+type NotificationEvent string
+
+const (
+	NotificationEventRunSucceeded NotificationEvent = "RUN_SUCCEEDED"
+	// A run failed or timed out.
+	NotificationEventRunFailed   NotificationEvent = "RUN_FAILED"
+	NotificationEventRunCanceled NotificationEvent = "RUN_CANCELED"
+	// A run waits for an approval.
+	NotificationEventApprovalRequested NotificationEvent = "APPROVAL_REQUESTED"
+)
+
+var AllNotificationEvent = []NotificationEvent{
+	NotificationEventRunSucceeded,
+	NotificationEventRunFailed,
+	NotificationEventRunCanceled,
+	NotificationEventApprovalRequested,
+}
+
+func (e NotificationEvent) IsValid() bool {
+	switch e {
+	case NotificationEventRunSucceeded, NotificationEventRunFailed, NotificationEventRunCanceled, NotificationEventApprovalRequested:
+		return true
+	}
+	return false
+}
+
+func (e NotificationEvent) String() string {
+	return string(e)
+}
+
+func (e *NotificationEvent) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = NotificationEvent(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid NotificationEvent", str)
+	}
+	return nil
+}
+
+func (e NotificationEvent) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *NotificationEvent) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e NotificationEvent) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // The operating system family of a host.
 type Os string
 
@@ -1401,6 +1797,10 @@ const (
 	PermissionApprovalRead Permission = "APPROVAL_READ"
 	// Approve or reject, with the role the approval asks for.
 	PermissionApprovalDecide Permission = "APPROVAL_DECIDE"
+	// Notification channels and their deliveries (never their secrets).
+	PermissionNotificationRead Permission = "NOTIFICATION_READ"
+	// Create, change, test and delete notification channels.
+	PermissionNotificationWrite Permission = "NOTIFICATION_WRITE"
 	// System.
 	PermissionProjectCreate Permission = "PROJECT_CREATE"
 	// System.
@@ -1436,6 +1836,8 @@ var AllPermission = []Permission{
 	PermissionJobRun,
 	PermissionApprovalRead,
 	PermissionApprovalDecide,
+	PermissionNotificationRead,
+	PermissionNotificationWrite,
 	PermissionProjectCreate,
 	PermissionUserManage,
 	PermissionRoleManage,
@@ -1448,7 +1850,7 @@ var AllPermission = []Permission{
 
 func (e Permission) IsValid() bool {
 	switch e {
-	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionApprovalRead, PermissionApprovalDecide, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead, PermissionGuardRead, PermissionGuardWrite, PermissionScheduleRead, PermissionScheduleWrite:
+	case PermissionProjectRead, PermissionProjectUpdate, PermissionProjectDelete, PermissionHostRead, PermissionHostWrite, PermissionHostgroupRead, PermissionHostgroupWrite, PermissionCredentialRead, PermissionCredentialWrite, PermissionMemberRead, PermissionMemberManage, PermissionAuditRead, PermissionJobRead, PermissionJobWrite, PermissionJobRun, PermissionApprovalRead, PermissionApprovalDecide, PermissionNotificationRead, PermissionNotificationWrite, PermissionProjectCreate, PermissionUserManage, PermissionRoleManage, PermissionSystemAuditRead, PermissionGuardRead, PermissionGuardWrite, PermissionScheduleRead, PermissionScheduleWrite:
 		return true
 	}
 	return false
@@ -1550,6 +1952,245 @@ func (e *RunStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e RunStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ScheduleFireOutcome string
+
+const (
+	ScheduleFireOutcomeStarted ScheduleFireOutcome = "STARTED"
+	// Overlap SKIP: the previous run had not ended.
+	ScheduleFireOutcomeSkippedBusy ScheduleFireOutcome = "SKIPPED_BUSY"
+	// Missed SKIP.
+	ScheduleFireOutcomeSkippedMissed ScheduleFireOutcome = "SKIPPED_MISSED"
+	// The run could not start: error says why.
+	ScheduleFireOutcomeFailed ScheduleFireOutcome = "FAILED"
+)
+
+var AllScheduleFireOutcome = []ScheduleFireOutcome{
+	ScheduleFireOutcomeStarted,
+	ScheduleFireOutcomeSkippedBusy,
+	ScheduleFireOutcomeSkippedMissed,
+	ScheduleFireOutcomeFailed,
+}
+
+func (e ScheduleFireOutcome) IsValid() bool {
+	switch e {
+	case ScheduleFireOutcomeStarted, ScheduleFireOutcomeSkippedBusy, ScheduleFireOutcomeSkippedMissed, ScheduleFireOutcomeFailed:
+		return true
+	}
+	return false
+}
+
+func (e ScheduleFireOutcome) String() string {
+	return string(e)
+}
+
+func (e *ScheduleFireOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScheduleFireOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScheduleFireOutcome", str)
+	}
+	return nil
+}
+
+func (e ScheduleFireOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScheduleFireOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScheduleFireOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happens to fire times missed (more than a minute late) while no replica could fire them.
+type ScheduleMissed string
+
+const (
+	// Drop them; resume at the next time.
+	ScheduleMissedSkip ScheduleMissed = "SKIP"
+	// Start one run for them all, then resume.
+	ScheduleMissedRunOnce ScheduleMissed = "RUN_ONCE"
+)
+
+var AllScheduleMissed = []ScheduleMissed{
+	ScheduleMissedSkip,
+	ScheduleMissedRunOnce,
+}
+
+func (e ScheduleMissed) IsValid() bool {
+	switch e {
+	case ScheduleMissedSkip, ScheduleMissedRunOnce:
+		return true
+	}
+	return false
+}
+
+func (e ScheduleMissed) String() string {
+	return string(e)
+}
+
+func (e *ScheduleMissed) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScheduleMissed(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScheduleMissed", str)
+	}
+	return nil
+}
+
+func (e ScheduleMissed) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScheduleMissed) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScheduleMissed) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a fire does while the schedule's previous run has not ended.
+type ScheduleOverlap string
+
+const (
+	// Drop the fire.
+	ScheduleOverlapSkip ScheduleOverlap = "SKIP"
+	// Wait for the run to end, then start one run.
+	ScheduleOverlapQueue ScheduleOverlap = "QUEUE"
+	// Start another run.
+	ScheduleOverlapAllow ScheduleOverlap = "ALLOW"
+)
+
+var AllScheduleOverlap = []ScheduleOverlap{
+	ScheduleOverlapSkip,
+	ScheduleOverlapQueue,
+	ScheduleOverlapAllow,
+}
+
+func (e ScheduleOverlap) IsValid() bool {
+	switch e {
+	case ScheduleOverlapSkip, ScheduleOverlapQueue, ScheduleOverlapAllow:
+		return true
+	}
+	return false
+}
+
+func (e ScheduleOverlap) String() string {
+	return string(e)
+}
+
+func (e *ScheduleOverlap) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScheduleOverlap(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScheduleOverlap", str)
+	}
+	return nil
+}
+
+func (e ScheduleOverlap) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScheduleOverlap) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScheduleOverlap) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How an email channel protects its SMTP connection.
+type SMTPTLS string
+
+const (
+	SMTPTLSNone     SMTPTLS = "NONE"
+	SMTPTLSStarttls SMTPTLS = "STARTTLS"
+	SMTPTLSTLS      SMTPTLS = "TLS"
+)
+
+var AllSMTPTLS = []SMTPTLS{
+	SMTPTLSNone,
+	SMTPTLSStarttls,
+	SMTPTLSTLS,
+}
+
+func (e SMTPTLS) IsValid() bool {
+	switch e {
+	case SMTPTLSNone, SMTPTLSStarttls, SMTPTLSTLS:
+		return true
+	}
+	return false
+}
+
+func (e SMTPTLS) String() string {
+	return string(e)
+}
+
+func (e *SMTPTLS) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SMTPTLS(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SmtpTls", str)
+	}
+	return nil
+}
+
+func (e SMTPTLS) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SMTPTLS) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SMTPTLS) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

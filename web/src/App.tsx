@@ -5,6 +5,7 @@ import { describeError } from './errors';
 import { graphql } from './gql';
 import type { ViewerQuery } from './gql/graphql';
 import { permissionsIn, type Permissions } from './permissions';
+import { visiblePages } from './nav';
 import { match, navigate, usePath } from './router';
 import { Link, Problems, Row } from './ui';
 import { HostsPage } from './pages/Hosts';
@@ -12,6 +13,16 @@ import { CredentialsPage } from './pages/Credentials';
 import { AdHocPage } from './pages/AdHoc';
 import { RunsPage } from './pages/Runs';
 import { RunPage } from './pages/Run';
+import { JobEditorPage, JobsPage } from './pages/Jobs';
+import { ApprovalsPage } from './pages/Approvals';
+import { GuardsPage } from './pages/Guards';
+import { GroupsPage } from './pages/Groups';
+import { ExecutorsPage } from './pages/Executors';
+import { TriggersPage } from './pages/Triggers';
+import { SchedulesPage } from './pages/Schedules';
+import { NotificationsPage } from './pages/Notifications';
+import { AuditPage } from './pages/Audit';
+import { MembersPage, RolesPage, TokensPage, UsersPage } from './pages/Access';
 
 const ViewerDoc = graphql(`
   query Viewer {
@@ -67,6 +78,8 @@ const LogoutMutation = graphql(`
 export interface ProjectContext {
   projectId: string;
   perms: Permissions;
+  /** The signed-in user. */
+  me: { id: string; username: string };
 }
 
 const SessionContext = createContext<{ resetClient: () => void }>({ resetClient: () => {} });
@@ -137,13 +150,6 @@ function Login() {
 
 type Viewer = ViewerQuery['viewer'];
 
-const pages = [
-  { path: 'hosts', title: 'Hosts' },
-  { path: 'credentials', title: 'Credentials' },
-  { path: 'adhoc', title: 'Ad-hoc command' },
-  { path: 'runs', title: 'Runs' },
-];
-
 function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: string; permissions: readonly string[] }[]; projects: { id: string; name: string }[] }) {
   const { resetClient } = useContext(SessionContext);
   const [, logout] = useMutation(LogoutMutation);
@@ -162,13 +168,52 @@ function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: str
   if (!projectId) {
     body = projects.length === 0 ? <p>You have no project yet. An administrator can create one, or grant you a role in one.</p> : null;
   } else {
-    const ctx: ProjectContext = { projectId, perms };
+    const ctx: ProjectContext = { projectId, perms, me: viewer.user };
     switch (page) {
       case 'hosts':
         body = <HostsPage {...ctx} />;
         break;
       case 'credentials':
         body = <CredentialsPage {...ctx} />;
+        break;
+      case 'jobs':
+        body = m?.id ? <JobEditorPage {...ctx} jobId={m.id} key={m.id} /> : <JobsPage {...ctx} />;
+        break;
+      case 'approvals':
+        body = <ApprovalsPage {...ctx} />;
+        break;
+      case 'guards':
+        body = <GuardsPage {...ctx} />;
+        break;
+      case 'groups':
+        body = <GroupsPage {...ctx} />;
+        break;
+      case 'executors':
+        body = <ExecutorsPage {...ctx} />;
+        break;
+      case 'notifications':
+        body = <NotificationsPage {...ctx} />;
+        break;
+      case 'schedules':
+        body = <SchedulesPage {...ctx} />;
+        break;
+      case 'triggers':
+        body = <TriggersPage {...ctx} />;
+        break;
+      case 'audit':
+        body = <AuditPage {...ctx} />;
+        break;
+      case 'members':
+        body = <MembersPage {...ctx} />;
+        break;
+      case 'tokens':
+        body = <TokensPage {...ctx} />;
+        break;
+      case 'users':
+        body = <UsersPage {...ctx} />;
+        break;
+      case 'roles':
+        body = <RolesPage {...ctx} />;
         break;
       case 'adhoc':
         body = <AdHocPage {...ctx} />;
@@ -202,8 +247,8 @@ function Shell({ viewer, roles, projects }: { viewer: Viewer; roles: { name: str
         </label>
         <nav>
           {projectId &&
-            pages.map((p) => (
-              <Link key={p.path} to={`/p/${projectId}/${p.path}`} className={page === p.path ? 'active' : ''}>
+            visiblePages(perms).map((p) => (
+              <Link key={p.path} to={`/p/${projectId}/${p.path}`} className={[page === p.path ? 'active' : '', p.group ?? ''].join(' ').trim()}>
                 {p.title}
               </Link>
             ))}

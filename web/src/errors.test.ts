@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { byField, describeError, fieldLabel } from './errors';
+import { byField, describeError, describeGraphQLError, fieldLabel } from './errors';
 
 describe('describeError', () => {
   it('puts a bad input next to its field, in the API words', () => {
@@ -59,5 +59,15 @@ describe('fieldLabel and byField', () => {
     }));
     expect(Object.keys(fields).sort()).toEqual(['command', 'params.command']);
     expect(general).toHaveLength(1);
+  });
+});
+
+describe('a run refused by a command guard rule', () => {
+  it('names the rule and where it matched', () => {
+    const p = describeGraphQLError({
+      message: 'command guard rule "rm-rf-root" blocks the run: step "adhoc" params.command matches',
+      extensions: { code: 'FORBIDDEN', rule: 'rm-rf-root', ruleId: 'gdr_1', step: 'adhoc', field: 'params.command' },
+    });
+    expect(p).toMatchObject({ code: 'FORBIDDEN', rule: 'rm-rf-root', text: 'Blocked by the command guard rule “rm-rf-root” (it matched step adhoc, params.command).' });
   });
 });

@@ -21,6 +21,8 @@ export interface Problem {
   field?: string;
   /** The text without the field's name, to show next to that field. */
   detail: string;
+  /** The command guard rule that refused a run (extensions.rule), if one did. */
+  rule?: string;
 }
 
 const lead: Record<string, string> = {
@@ -54,6 +56,18 @@ export function describeGraphQLError(e: { message: string; extensions?: Record<s
     case 'INTERNAL': {
       const ref = typeof e.extensions?.ref === 'string' ? ` (ref ${e.extensions.ref})` : '';
       text = `${lead.INTERNAL}${ref}.`;
+      break;
+    }
+    case 'FORBIDDEN': {
+      const rule = typeof e.extensions?.rule === 'string' ? e.extensions.rule : undefined;
+      if (rule) {
+        // A command guard rule refused the run: say which, and where it matched.
+        const step = typeof e.extensions?.step === 'string' ? e.extensions.step : undefined;
+        const where = [step && `step ${step}`, field].filter(Boolean).join(', ');
+        text = `Blocked by the command guard rule “${rule}”${where ? ` (it matched ${where})` : ''}.`;
+        return { text, code, field, detail: text, rule };
+      }
+      text = `${lead.FORBIDDEN}.`;
       break;
     }
     default:

@@ -191,3 +191,32 @@ function readField(f: Field, values: FormValues, errors: Record<string, string>)
       return text;
   }
 }
+
+/**
+ * The reverse of buildParams: the form values that show a params object
+ * (to edit a job's step). Values that are not of the field's kind (a
+ * template such as "${{ params.n }}" in a number field) are shown as text.
+ */
+export function valuesOf(fields: readonly Field[], params: Record<string, unknown>): FormValues {
+  const out: FormValues = {};
+  const walk = (fs: readonly Field[], obj: Record<string, unknown>) => {
+    for (const f of fs) {
+      const v = obj[f.name];
+      if (v === undefined || v === null) continue;
+      if (f.kind === 'object') {
+        if (typeof v === 'object' && !Array.isArray(v)) walk(f.children ?? [], v as Record<string, unknown>);
+        continue;
+      }
+      if (f.kind === 'boolean' && typeof v === 'boolean') out[f.path] = v;
+      else if (f.kind === 'map' && typeof v === 'object' && !Array.isArray(v))
+        out[f.path] = Object.entries(v as Record<string, unknown>)
+          .map(([k, x]) => `${k}=${String(x)}`)
+          .join('\n');
+      else if (f.kind === 'list' && Array.isArray(v)) out[f.path] = v.map(String).join('\n');
+      else if (f.kind === 'json' || typeof v === 'object') out[f.path] = JSON.stringify(v);
+      else out[f.path] = String(v);
+    }
+  };
+  walk(fields, params);
+  return out;
+}

@@ -7,6 +7,7 @@ import { navigate } from '../router';
 import { SchemaForm } from '../SchemaForm';
 import { buildParams, fieldsOf, type FormValues, type JSONSchema } from '../schemaform';
 import { Problems, Row } from '../ui';
+import { GuardExplained } from './Guards';
 
 const ExecutorsDoc = graphql(`
   query Executors {
@@ -73,8 +74,10 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
   const rest = [];
   for (const p of apiProblems) {
     const name = p.field?.replace(/^(input\.)?params\.?/, '');
-    if (p.field && p.field !== name && name && fields.some((f) => f.path === name)) paramErrors[name] = p.detail;
-    else rest.push(p);
+    const atField = p.field && p.field !== name && name && fields.some((f) => f.path === name);
+    // A guard rule's refusal marks the field it matched, and is explained next to the launch button.
+    if (atField) paramErrors[name] = p.rule ? `matched the command guard rule “${p.rule}”` : p.detail;
+    if (!atField || p.rule) rest.push(p);
   }
   const canRun = perms.can('JOB_RUN');
   // Picked hosts stay in view; of the others, the first 50 that match.
@@ -167,7 +170,8 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
             <input name="target-selector" value={selector} onChange={(e) => setSelector(e.target.value)} placeholder="tier=web" />
           </Row>
         </fieldset>
-        <Problems problems={rest} />
+        <Problems problems={rest.filter((p) => !p.rule)} />
+        <GuardExplained projectId={projectId} problems={rest} />
         {canRun ? (
           <button type="submit" data-testid="launch" disabled={fetching || !act || (hosts.length === 0 && !selector)}>
             Run now

@@ -9,6 +9,35 @@ import { LogPane } from '../LogPane';
 import { navigate } from '../router';
 import { StepDag } from '../StepDag';
 import { Link, Problems, Status, time } from '../ui';
+import { ApprovalCard } from './Approvals';
+
+const RunApprovalsDoc = graphql(`
+  query RunApprovals($id: ID!) {
+    run(id: $id) {
+      id
+      approvals {
+        ...ApprovalFields
+      }
+    }
+  }
+`);
+
+/** The run's approvals (pending first), re-read whenever the run or a step changes status. */
+function RunApprovals(props: ProjectContext & { runId: string; version: string }) {
+  const [{ data }, refetch] = useQuery({ query: RunApprovalsDoc, variables: { id: props.runId }, requestPolicy: 'network-only' });
+  useEffect(() => {
+    refetch({ requestPolicy: 'network-only' });
+  }, [props.version, refetch]);
+  const list = [...(data?.run?.approvals ?? [])].sort((a, b) => Number(b.status === 'PENDING') - Number(a.status === 'PENDING'));
+  if (list.length === 0) return null;
+  return (
+    <div className="run-approvals" data-testid="run-approvals">
+      {list.map((a) => (
+        <ApprovalCard key={a.id} approval={a} {...props} />
+      ))}
+    </div>
+  );
+}
 
 const RunDoc = graphql(`
   query Run($id: ID!) {
@@ -132,7 +161,7 @@ type Step = { id: string; name: string; index: number; status: string; counts: {
 
 const finalRun = new Set(['SUCCEEDED', 'FAILED', 'CANCELED', 'TIMED_OUT']);
 
-export function RunPage({ projectId, perms, runId }: ProjectContext & { runId: string }) {
+export function RunPage({ projectId, perms, me, runId }: ProjectContext & { runId: string }) {
   const client = useClient();
   const store = useMemo(() => new GridStore(), []);
   const [{ data, error }] = useQuery({ query: RunDoc, variables: { id: runId }, requestPolicy: 'network-only' });
@@ -231,6 +260,7 @@ export function RunPage({ projectId, perms, runId }: ProjectContext & { runId: s
         )}
         <Problems problems={[...describeError(cancelError), ...describeError(retryError)]} />
       </div>
+      {perms.can('APPROVAL_READ') && <RunApprovals projectId={projectId} perms={perms} me={me} runId={runId} version={`${status}:${steps.map((st) => st.status).join(',')}`} />}
       <StepDag steps={steps.map((st) => ({ ...st, needs: needs.get(st.name) ?? [] }))} selected={stepFilter} onSelect={setStepFilter} />
       <div className="legend">
         {(Object.keys(statusColor) as TaskStatus[])
