@@ -87,7 +87,7 @@ type historyEnv struct {
 	bigRun  string
 	runs    []string // run IDs, newest first
 	stmts   atomic.Int64
-	explain bool
+	explain atomic.Bool
 }
 
 type stmtCounterKey struct{}
@@ -140,7 +140,7 @@ func newHistoryEnv(b *testing.B, d store.Dialect) *historyEnv {
 		if c, ok := ctx.Value(stmtCounterKey{}).(*atomic.Int64); ok {
 			c.Add(1)
 		}
-		if env.explain && strings.Contains(q, "FROM `runs`") || env.explain && strings.Contains(q, "FROM `tasks`") {
+		if env.explain.Load() && (strings.Contains(q, "FROM `runs`") || strings.Contains(q, "FROM `tasks`")) {
 			env.printPlan(q)
 		}
 	})
@@ -238,12 +238,12 @@ func (env *historyEnv) run(b *testing.B) {
 	failed := map[string]any{"p": env.project, "filter": map[string]any{"status": []string{"FAILED"}}}
 	failedDeep := env.cursorAt(b, histRunsQuery, failed, "runs", 450)
 
-	env.explain = true
+	env.explain.Store(true)
 	env.request(b, histRunsQuery, map[string]any{"p": env.project, "first": 50})
 	env.request(b, histRunsQuery, map[string]any{"p": env.project, "first": 50, "after": runsDeep})
 	env.request(b, histRunsQuery, map[string]any{"p": env.project, "filter": failed["filter"], "first": 50, "after": failedDeep})
 	env.request(b, histTasksQuery, map[string]any{"id": env.bigRun, "first": 100, "after": tasksDeep})
-	env.explain = false
+	env.explain.Store(false)
 
 	var rows []string
 	latency := func(name, query string, vars map[string]any) {
