@@ -9,6 +9,7 @@ import { SchemaForm } from '../SchemaForm';
 import { fieldsOf, valuesOf, type Field, type JSONSchema } from '../schemaform';
 import { StepDag } from '../StepDag';
 import { Link, Problems, Row, time } from '../ui';
+import { Picker } from '../Picker';
 import { LaunchDialog } from './Launch';
 
 const JobsDoc = graphql(`
@@ -88,7 +89,7 @@ const DeleteJobDoc = graphql(`
 `);
 
 const EditorDataDoc = graphql(`
-  query EditorData($projectId: ID!) {
+  query EditorData {
     executors {
       name
       actions {
@@ -96,22 +97,6 @@ const EditorDataDoc = graphql(`
         description
         paramsSchema
         secretParams
-      }
-    }
-    hosts(projectId: $projectId, first: 500) {
-      edges {
-        node {
-          id
-          name
-        }
-      }
-    }
-    hostGroups(projectId: $projectId, first: 200) {
-      edges {
-        node {
-          id
-          name
-        }
       }
     }
   }
@@ -233,7 +218,7 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
   const [yamlError, setYamlError] = useState<string>();
   const [local, setLocal] = useState<Record<string, string>>({});
   const [launching, setLaunching] = useState(false);
-  const [{ data: ed }] = useQuery({ query: EditorDataDoc, variables: { projectId } });
+  const [{ data: ed }] = useQuery({ query: EditorDataDoc });
   const [{ error: importError, fetching: importing }, importJob] = useMutation(ImportJobDoc);
   const [{ error: updateError, fetching: updating }, updateJob] = useMutation(UpdateJobDoc);
   const [{ error: deleteError }, deleteJob] = useMutation(DeleteJobDoc);
@@ -284,8 +269,6 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
   };
 
   const stepNames = state.steps.map((s) => s.name);
-  const hosts = ed?.hosts.edges.map((e) => e.node) ?? [];
-  const groups = ed?.hostGroups.edges.map((e) => e.node) ?? [];
   const hostsParams = state.parameters.filter((p) => p.type === 'hosts').map((p) => p.name);
 
   return (
@@ -406,8 +389,7 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
               others={stepNames.filter((_, j) => j !== i)}
               executors={ed?.executors ?? []}
               fields={fieldsFor(s.executor, s.action)}
-              hosts={hosts}
-              groups={groups}
+              projectId={projectId}
               hostsParams={hostsParams}
               onChange={(patch) => setStep(i, patch)}
               onRename={(name) => setState({ ...state, steps: renameStep(state.steps, i, name) })}
@@ -457,8 +439,7 @@ function StepEditor(props: {
   others: string[];
   executors: Executors;
   fields?: Field[];
-  hosts: { id: string; name: string }[];
-  groups: { id: string; name: string }[];
+  projectId: string;
   hostsParams: string[];
   onChange: (patch: Partial<StepState>) => void;
   onRename: (name: string) => void;
@@ -470,9 +451,6 @@ function StepEditor(props: {
   const values = s.values ?? (props.fields ? valuesOf(props.fields, s.params) : {});
   const paramErrors: Record<string, string> = {};
   for (const [k, v] of Object.entries(at)) if (k.startsWith(`${f}.params.`)) paramErrors[k.slice(`${f}.params.`.length)] = v;
-  const [hostSearch, setHostSearch] = useState('');
-  const q = hostSearch.trim().toLowerCase();
-  const pickable = [...props.hosts.filter((h) => s.hosts.includes(h.id)), ...props.hosts.filter((h) => !s.hosts.includes(h.id) && (!q || h.name.toLowerCase().includes(q))).slice(0, 30)];
   return (
     <fieldset className="step card" data-step-index={i}>
       <legend>
@@ -558,29 +536,16 @@ function StepEditor(props: {
           <fieldset className="targets">
             <legend>Targets</legend>
             {at[`${f}.targets`] && <p className="field-error">{at[`${f}.targets`]}</p>}
-            <Row label="Hosts" hint={`${s.hosts.length} picked`} error={at[`${f}.targets.hosts`]}>
-              <input value={hostSearch} onChange={(e) => setHostSearch(e.target.value)} placeholder="find hosts by name" />
-            </Row>
-            <div className="host-picks">
-              {pickable.map((h) => (
-                <label key={h.id} className="pick">
-                  <input type="checkbox" checked={s.hosts.includes(h.id)} onChange={(e) => onChange({ hosts: e.target.checked ? [...s.hosts, h.id] : s.hosts.filter((x) => x !== h.id) })} />
-                  {h.name}
-                </label>
-              ))}
+            <div className={at[`${f}.targets.hosts`] ? 'row bad' : 'row'}>
+              <span className="label">Hosts</span>
+              <Picker projectId={props.projectId} kind="hosts" value={s.hosts} onChange={(hosts) => onChange({ hosts })} testId={`step-hosts-${i}`} />
+              {at[`${f}.targets.hosts`] && <small className="field-error">{at[`${f}.targets.hosts`]}</small>}
             </div>
-            {props.groups.length > 0 && (
-              <Row label="Groups" error={at[`${f}.targets.groups`]}>
-                <span className="host-picks">
-                  {props.groups.map((g) => (
-                    <label key={g.id} className="pick">
-                      <input type="checkbox" checked={s.groups.includes(g.id)} onChange={(e) => onChange({ groups: e.target.checked ? [...s.groups, g.id] : s.groups.filter((x) => x !== g.id) })} />
-                      {g.name}
-                    </label>
-                  ))}
-                </span>
-              </Row>
-            )}
+            <div className={at[`${f}.targets.groups`] ? 'row bad' : 'row'}>
+              <span className="label">Groups</span>
+              <Picker projectId={props.projectId} kind="groups" value={s.groups} onChange={(groups) => onChange({ groups })} testId={`step-groups-${i}`} />
+              {at[`${f}.targets.groups`] && <small className="field-error">{at[`${f}.targets.groups`]}</small>}
+            </div>
             <div className="grid2">
               <Row label="Label selector" error={at[`${f}.targets.selector`]}>
                 <input name={`step-selector-${i}`} value={s.selector} placeholder="tier=web" onChange={(e) => onChange({ selector: e.target.value })} />
