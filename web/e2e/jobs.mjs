@@ -267,7 +267,7 @@ steps:
   await page.fill('input[name=schedule-expression]', '30 2 * * *');
   await page.fill('input[name=schedule-tz]', 'Europe/Berlin');
   await page.waitForFunction(() => (document.querySelector('[data-testid=cron-preview]')?.textContent ?? '').split('·').length === 5);
-  await page.fill('textarea[name=schedule-params]', '{"who": "cron"}');
+  await page.fill('input[name=schedule-param-who]', 'cron');
   await shot('31-schedule-form');
   await page.click('[data-testid=schedule-form] button[type=submit]');
   await page.waitForSelector('[data-testid=schedules] tr[data-schedule=nightly] >> text=30 2 * * *');
