@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { useMutation, useQuery } from 'urql';
+import { useClient, useMutation, useQuery } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError, type Problem } from '../errors';
 import { graphql } from '../gql';
@@ -10,6 +10,7 @@ import { fieldsOf, valuesOf, type Field, type JSONSchema } from '../schemaform';
 import { StepDag } from '../StepDag';
 import { Link, Problems, Row, time } from '../ui';
 import { Picker } from '../Picker';
+import { lineDiff } from '../diff';
 import { LaunchDialog } from './Launch';
 
 const JobsDoc = graphql(`
@@ -325,7 +326,7 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
           </Row>
         </div>
       )}
-      {tab === 'versions' && job && <Versions job={job} />}
+      {tab === 'versions' && job && <Versions job={job} canWrite={canWrite} onRestored={onSaved} />}
       {tab === 'form' && (
         <fieldset className="card" disabled={!canWrite}>
           <div className="grid2">
@@ -588,9 +589,30 @@ function StepEditor(props: {
   );
 }
 
-function Versions({ job }: { job: LoadedJob }) {
+/**
+ * A job's versions: each one's YAML, a line diff between any two, and
+ * "restore": the old version's YAML saved as a new version (history is
+ * never rewritten).
+ */
+function Versions({ job, canWrite, onRestored }: { job: LoadedJob; canWrite: boolean; onRestored?: () => void }) {
+  const latest = job.version;
   const [version, setVersion] = useState<number>();
+  const [from, setFrom] = useState<number>(Math.max(1, latest - 1));
+  const [to, setTo] = useState<number>(latest);
   const [{ data }] = useQuery({ query: JobDoc, variables: { id: job.id, version }, pause: version === undefined });
+  const [{ data: a }] = useQuery({ query: JobDoc, variables: { id: job.id, version: from } });
+  const [{ data: b }] = useQuery({ query: JobDoc, variables: { id: job.id, version: to } });
+  const [{ error: restoreError, fetching: restoring }, updateJob] = useMutation(UpdateJobDoc);
+  const diff = useMemo(() => (a?.job && b?.job ? lineDiff(a.job.yaml, b.job.yaml) : undefined), [a, b]);
+  const versions = job.versions.edges.map((e) => e.node.version);
+  const client = useClient();
+  const queryYaml = async (v: number) => (await client.query(JobDoc, { id: job.id, version: v }).toPromise()).data?.job?.yaml;
+  const restore = async (v: number) => {
+    const r = await queryYaml(v);
+    if (r === undefined || !window.confirm(`Save v${v} of ${job.name} as a new version (v${latest + 1})?`)) return;
+    const res = await updateJob({ input: { id: job.id, yaml: r, ifVersion: latest } });
+    if (res.data) onRestored?.();
+  };
   return (
     <div className="card" data-testid="job-versions">
       <table className="list">
@@ -604,7 +626,7 @@ function Versions({ job }: { job: LoadedJob }) {
         </thead>
         <tbody>
           {job.versions.edges.map(({ node: v }) => (
-            <tr key={v.version}>
+            <tr key={v.version} data-version={v.version}>
               <td>v{v.version}</td>
               <td>{time(v.createdAt)}</td>
               <td>{v.createdBy}</td>
@@ -612,11 +634,49 @@ function Versions({ job }: { job: LoadedJob }) {
                 <button className="small" onClick={() => setVersion(v.version)}>
                   show YAML
                 </button>
+                {canWrite && v.version !== latest && (
+                  <button className="small secondary" data-testid={`restore-v${v.version}`} disabled={restoring} onClick={() => restore(v.version)}>
+                    restore this version
+                  </button>
+                )}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      <Problems problems={describeError(restoreError)} testId="restore-problems" />
+      {versions.length > 1 && (
+        <>
+          <h3>
+            Changes from{' '}
+            <select name="diff-from" value={from} onChange={(e) => setFrom(Number(e.target.value))}>
+              {versions.map((v) => (
+                <option key={v} value={v}>
+                  v{v}
+                </option>
+              ))}
+            </select>{' '}
+            to{' '}
+            <select name="diff-to" value={to} onChange={(e) => setTo(Number(e.target.value))}>
+              {versions.map((v) => (
+                <option key={v} value={v}>
+                  v{v}
+                </option>
+              ))}
+            </select>
+          </h3>
+          {diff && (
+            <pre className="mono yaml diff" data-testid="version-diff">
+              {diff.map((l, i) => (
+                <div key={i} className={l.op === '+' ? 'add' : l.op === '-' ? 'del' : undefined} data-op={l.op}>
+                  {l.op} {l.text}
+                </div>
+              ))}
+            </pre>
+          )}
+          {diff && diff.every((l) => l.op === ' ') && <p className="hint">The two versions are the same.</p>}
+        </>
+      )}
       {version !== undefined && data?.job && (
         <>
           <h3>v{version}</h3>
