@@ -144,6 +144,8 @@ steps:
 	versionedYAML := `apiVersion: jobgraph/v1
 kind: Job
 name: versioned
+parameters:
+  - {name: who, type: string, default: nobody}
 steps:
   - {name: say, executor: local, action: command, targets: {selector: solo=yes}, params: {command: echo %s}}
 `

@@ -139,7 +139,13 @@ export function TriggersPage({ projectId, perms }: ProjectContext) {
   const [{ error: deleteError }, del] = useMutation(DeleteTriggerDoc);
   const canWrite = perms.can('SCHEDULE_WRITE');
   const [{ error: editError, fetching: saving }, save] = useMutation(UpdateTriggerDoc);
-  const { at, rest } = formProblems(form.id ? editError : createError, localError, ['name', 'jobId', 'params', 'secret', 'priority', 'requireTimestamp', 'enabled']);
+  const { at, rest: problems } = formProblems(form.id ? editError : createError, localError, ['name', 'jobId', 'params', 'secret', 'priority', 'requireTimestamp', 'enabled']);
+  // A problem with one mapped parameter (params.<name>) is shown at the mapping.
+  const rest = problems.filter((p) => {
+    const m = p.field?.match(/^(?:input\.)?params\.(.+)$/);
+    if (m) at.params = `${m[1]}: ${p.detail}`;
+    return !m;
+  });
   return (
     <section>
       <h1>Webhook triggers</h1>
