@@ -106,6 +106,13 @@ try {
   await page.waitForSelector('[data-testid=target-hosts] label.picked:has-text("fleet-0299") input:checked');
   await shot('51-host-picker');
 
+  step = 'the hosts list pages by 200';
+  await page.click('nav >> text=Hosts');
+  await page.waitForSelector('[data-testid=host-count] >> text=301 hosts');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=hosts] tbody tr').length === 200);
+  await page.click('[data-testid=hosts-more]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=hosts] tbody tr').length === 301);
+
   step = 'the groups list pages by 100, and searches';
   await page.click('nav >> text=Host groups');
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=groups] tr[data-group]').length === 100);

@@ -196,6 +196,7 @@ steps:
   step = 'the operator approves from the inbox';
   await signOut();
   await login(env('OPERATOR_USER'), env('OPERATOR_PASSWORD'));
+  await openProject(env('PROJECT')); // the operator holds a role in more than one project
   await page.click('nav >> text=Approvals');
   await page.waitForSelector('[data-testid=approvals] [data-testid=approval] >> text=Ship it?');
   await page.fill('[data-testid=approval] input[name=approval-comment]', 'looks good');
