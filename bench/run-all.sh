@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# run-all.sh -- every benchmark of bench/, one after the other, each through
-# its own run.sh with its defaults (see each run.sh for its settings and
-# BENCHMARKS.md for the figures). Takes about an hour; never part of
-# `make test`. BENCHES="inflight logvolume" runs only those.
-set -uo pipefail
+# run-all.sh -- every benchmark of bench/, one after the other, each with
+# its defaults (see each run.sh). ONLY="startup history" runs those alone.
+# The Go benchmarks of plugins/host are run by their own command in
+# BENCHMARKS.md.
+set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-read -r -a BENCHES <<< "${BENCHES:-ssh-fanout e2e-fanout subscribers inflight logvolume}"
-rc=0
-for b in "${BENCHES[@]}"; do
-  echo "run-all.sh: $b (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  "$HERE/$b/run.sh" || { echo "run-all.sh: $b failed" >&2; rc=1; }
+for d in "$HERE"/*/; do
+  name=$(basename "$d")
+  [ -x "$d/run.sh" ] || continue
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
+  echo "=== $name ($(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$d/run.sh"
 done
-exit $rc

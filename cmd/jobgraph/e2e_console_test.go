@@ -11,7 +11,13 @@ package main
 // A second script (web/e2e/jobs.mjs, subtest "jobs") builds a two-step job
 // in the editor and launches it with a parameter, has an operator approve an
 // approval step from the inbox, and sees a guard rule block an ad-hoc
-// command; screenshots under web/test-artifacts/console-e2e-jobs.
+// command; screenshots under web/test-artifacts/console-e2e-jobs. A third
+// (web/e2e/gaps.mjs, subtest "gaps") pages host pickers and the groups list
+// through a project of 300 hosts and 120 groups, edits a webhook trigger and
+// a notification channel (its secret kept), reads the system audit log,
+// diffs and restores a job version, resets a password, and has an operator
+// approve from the run page a run a guard rule held; screenshots under
+// web/test-artifacts/console-e2e-gaps.
 
 import (
 	"bytes"
@@ -128,6 +134,41 @@ steps:
 	e2eGraphQL(t, srv.url, `mutation($in: RoleGrantInput!) { grantRole(input: $in) { assignment { role } } }`,
 		map[string]any{"in": map[string]any{"projectId": jobsProject, "userId": operator, "role": "operator"}}, &granted)
 
+	// The third slice's script: a project with 300 hosts and more groups
+	// than a page, a job with two versions, a job a guard rule holds for an
+	// operator's approval, a webhook trigger and a signed webhook channel.
+	gapsProject := e2eCreateProject(t, srv.url, "gaps")
+	e2eCreateHosts(t, srv.url, gapsProject, "fleet", 300, map[string]any{"key": "fleet", "value": "gaps"})
+	e2eCreateHosts(t, srv.url, gapsProject, "solo", 1, map[string]any{"key": "solo", "value": "yes"})
+	e2eCreateGroups(t, srv.url, gapsProject, "grp", 120)
+	versionedYAML := `apiVersion: jobgraph/v1
+kind: Job
+name: versioned
+parameters:
+  - {name: who, type: string, default: nobody}
+steps:
+  - {name: say, executor: local, action: command, targets: {selector: solo=yes}, params: {command: echo %s}}
+`
+	versioned := e2eImportJob(t, srv.url, gapsProject, fmt.Sprintf(versionedYAML, "one"))
+	require.Equal(t, versioned, e2eImportJob(t, srv.url, gapsProject, fmt.Sprintf(versionedYAML, "two")), "a second import is version 2")
+	e2eImportJob(t, srv.url, gapsProject, `apiVersion: jobgraph/v1
+kind: Job
+name: guarded
+steps:
+  - {name: ship, executor: local, action: command, targets: {selector: solo=yes}, params: {command: echo deploy-prod}}
+`)
+	e2eGraphQL(t, srv.url, `mutation($in: CreateGuardRuleInput!) { createGuardRule(input: $in) { rule { id } } }`,
+		map[string]any{"in": map[string]any{"projectId": gapsProject, "name": "prod-gate", "pattern": `\bdeploy-prod\b`, "severity": "APPROVE",
+			"approverRole": "operator", "description": "production deploys need an operator"}}, &granted)
+	e2eGraphQL(t, srv.url, `mutation($in: CreateTriggerInput!) { createTrigger(input: $in) { secret } }`,
+		map[string]any{"in": map[string]any{"projectId": gapsProject, "jobId": versioned, "name": "on-push",
+			"params": []map[string]any{{"name": "who", "path": "$.pusher.name"}}}}, &granted)
+	e2eGraphQL(t, srv.url, `mutation($in: CreateNotificationChannelInput!) { createNotificationChannel(input: $in) { channel { id } } }`,
+		map[string]any{"in": map[string]any{"projectId": gapsProject, "name": "signed-hook", "events": []string{"RUN_FAILED"},
+			"webhook": map[string]any{"url": srv.url + "/healthz", "secret": "a-signing-secret-of-some-length"}}}, &granted)
+	e2eGraphQL(t, srv.url, `mutation($in: RoleGrantInput!) { grantRole(input: $in) { assignment { role } } }`,
+		map[string]any{"in": map[string]any{"projectId": gapsProject, "userId": operator, "role": "operator"}}, &granted)
+
 	base := append(os.Environ(),
 		"JOBGRAPH_URL="+srv.url,
 		"ADMIN_PASSWORD="+e2eAdminPassword,
@@ -154,6 +195,15 @@ steps:
 		), "21-job-editor", "22-job-yaml", "23-launch-dialog", "24-job-run", "25-job-versions", "26-approval-on-run",
 			"27-approvals-inbox", "28-approved-run", "29-guard-blocked", "30-guard-rules", "31-schedule-form", "32-group-preview",
 			"33-executors", "34-webhook-secret", "35-audit", "36-token", "37-users", "38-roles", "39-members", "40-notifications")
+	})
+	t.Run("gaps", func(t *testing.T) {
+		e2eConsoleScript(t, root, "gaps.mjs", "console-e2e-gaps", append(base,
+			"PROJECT=gaps",
+			"OPERATOR_USER=otto",
+			"OPERATOR_PASSWORD="+operatorPassword,
+			"VIEWER_USER=vera",
+		), "51-host-picker", "52-static-group", "53-version-diff", "54-version-restored", "55-trigger-edit", "56-channel-edit",
+			"57-system-audit", "58-password-form", "59-guard-held", "60-guard-approved")
 	})
 }
 
@@ -196,6 +246,31 @@ func e2eServesConsole(t *testing.T, bin string, index []byte) bool {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode == http.StatusOK && bytes.Equal(bytes.TrimSpace(body), bytes.TrimSpace(index)) && strings.Contains(string(body), `id="root"`)
+}
+
+// e2eCreateGroups creates n selector groups named prefix-0001..., 50 to a
+// request.
+func e2eCreateGroups(t *testing.T, baseURL, projectID, prefix string, n int) {
+	t.Helper()
+	const batch = 50
+	for from := 0; from < n; from += batch {
+		var q strings.Builder
+		vars := map[string]any{}
+		q.WriteString("mutation(")
+		for i := from; i < min(from+batch, n); i++ {
+			fmt.Fprintf(&q, "$g%d: CreateHostGroupInput!,", i)
+			vars[fmt.Sprintf("g%d", i)] = map[string]any{"projectId": projectID, "name": fmt.Sprintf("%s-%04d", prefix, i+1),
+				"selector": fmt.Sprintf("fleet=gaps,slot=%d", i+1)}
+		}
+		q.WriteString(") {")
+		for i := from; i < min(from+batch, n); i++ {
+			fmt.Fprintf(&q, " g%d: createHostGroup(input: $g%d) { hostGroup { id } }", i, i)
+		}
+		q.WriteString(" }")
+		var data map[string]any
+		e2eGraphQL(t, baseURL, q.String(), vars, &data)
+		require.Len(t, data, min(batch, n-from))
+	}
 }
 
 // e2eCreateHosts creates n hosts named prefix-0001... with label, 50 to a

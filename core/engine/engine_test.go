@@ -589,3 +589,49 @@ func TestPoolsRouteTasks(t *testing.T) {
 		require.True(t, strings.HasPrefix(task.WorkerID, "zone-a-worker@"), task.WorkerID)
 	})
 }
+
+// A step on more hosts than one dispatch chunk (500) has every task queued
+// and published: the chunks after the first are not lost.
+func TestDispatchesLargeStepInChunks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s)
+		b.w.Stop() // nothing runs: the tasks stay queued, their messages in the stream
+		ctx := context.Background()
+		db, err := s.SQLDB()
+		require.NoError(t, err)
+		const n = 600 // two chunks: 500 and 100
+		now := time.Now().UTC()
+		var hosts, labels [][]any
+		for i := range n {
+			id := core.NewID(core.KindHost)
+			hosts = append(hosts, []any{id, b.p, fmt.Sprintf("many%04d", i), "10.9.0.1", "linux", now, now})
+			labels = append(labels, []any{id, "role", "many"})
+		}
+		require.NoError(t, storetest.Insert(ctx, db, "hosts", []string{"id", "project_id", "name", "address", "os", "created_at", "updated_at"}, hosts, 100))
+		require.NoError(t, storetest.Insert(ctx, db, "host_labels", []string{"host_id", "label_key", "label_value"}, labels, 100))
+		jobID := b.job(t, step("a", "echo", `{"msg":"hi"}`, job.Targets{Selector: "role=many"}))
+
+		r, err := b.e.RunJob(ctx, engine.RunJobRequest{JobID: jobID})
+		require.NoError(t, err)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.After(30 * time.Second)
+		for {
+			steps, err := s.StepRuns(ctx, r.ID)
+			require.NoError(t, err)
+			depth, err := b.q.Depth(ctx)
+			require.NoError(t, err)
+			if steps[0].Counts.Queued == n && depth == n {
+				break
+			}
+			select {
+			case <-tick.C:
+			case <-deadline:
+				t.Fatalf("%d of %d tasks queued, %d messages", steps[0].Counts.Queued, n, depth)
+			}
+		}
+		_, err = b.e.CancelRun(ctx, r.ID)
+		require.NoError(t, err)
+		require.Equal(t, run.RunCanceled, b.wait(t, r.ID).Status)
+	})
+}

@@ -13,9 +13,20 @@ import (
 // cursor, in that order, one more than asked for so that the caller learns
 // whether there is a next page. page has been validated by the caller.
 func keyset(q *gorm.DB, table, col string, page core.PageArgs) *gorm.DB {
+	if col == "id" {
+		// Sorted by ID alone: one term, which the (…, id) indexes serve
+		// without a sort ("ORDER BY id, id" made SQLite sort each page).
+		if page.After != "" {
+			c, _ := core.DecodeCursor(page.After) // validated by PageArgs.Validate
+			q = q.Where(table+".id > ?", c.ID)
+		}
+		return q.Order(table + ".id").Limit(page.First + 1)
+	}
 	if page.After != "" {
 		c, _ := core.DecodeCursor(page.After) // validated by PageArgs.Validate
-		q = q.Where(table+"."+col+" > ? OR ("+table+"."+col+" = ? AND "+table+".id > ?)", c.Key, c.Key, c.ID)
+		// "col >= key" is implied by the OR, and bounds the index range (as
+		// in ListRuns, where it made deep pages 5x faster on SQLite).
+		q = q.Where(table+"."+col+" >= ? AND ("+table+"."+col+" > ? OR "+table+".id > ?)", c.Key, c.Key, c.ID)
 	}
 	return q.Order(table + "." + col).Order(table + ".id").Limit(page.First + 1)
 }

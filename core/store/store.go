@@ -38,6 +38,7 @@ type Store struct {
 	db      *gorm.DB
 	dialect Dialect
 	log     *slog.Logger
+	onStmt  *atomic.Pointer[func(ctx context.Context, sql string)]
 }
 
 // Options configure Open.
@@ -71,6 +72,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	case MySQL:
 		dialector = mysql.New(mysql.Config{DSN: dsn})
 	}
+	onStmt := &atomic.Pointer[func(ctx context.Context, sql string)]{}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		TranslateError:         true,
 		SkipDefaultTransaction: true, // every multi-statement change runs in InTx
@@ -84,12 +86,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			SlowThreshold:        500 * time.Millisecond,
 			LogLevel:             logger.Warn,
 			ParameterizedQueries: true, // never log values: they may be secrets
-		})},
+		}), onStmt},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s database %q: %w", dialect, RedactDSN(opts.DSN), err)
 	}
-	s := &Store{db: db, dialect: dialect, log: log}
+	s := &Store{db: db, dialect: dialect, log: log, onStmt: onStmt}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, err
@@ -227,16 +229,38 @@ func (w slogWriter) Printf(format string, args ...any) {
 // here: the error goes back to the caller, which decides what it means (a
 // duplicate name is a CONFLICT for the client, not a warning for the
 // operator) and logs it if it is a fault.
-type slowQueries struct{ logger.Interface }
+//
+// It also tells the function OnStatement installed, if any, of every
+// statement.
+type slowQueries struct {
+	logger.Interface
+	onStmt *atomic.Pointer[func(ctx context.Context, sql string)]
+}
 
 func (l slowQueries) LogMode(level logger.LogLevel) logger.Interface {
-	return slowQueries{l.Interface.LogMode(level)}
+	return slowQueries{l.Interface.LogMode(level), l.onStmt}
 }
 
 func (l slowQueries) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if f := l.onStmt.Load(); f != nil {
+		sql, _ := fc()
+		(*f)(ctx, sql)
+	}
 	if err == nil {
 		l.Interface.Trace(ctx, begin, fc, nil)
 	}
+}
+
+// OnStatement calls fn after every SQL statement the store runs (with its
+// parameters as placeholders; transaction BEGIN and COMMIT are not
+// statements here), from the goroutine that ran it; nil stops the calls.
+// Benchmarks and tests count queries with it.
+func (s *Store) OnStatement(fn func(ctx context.Context, sql string)) {
+	if fn == nil {
+		s.onStmt.Store(nil)
+		return
+	}
+	s.onStmt.Store(&fn)
 }
 
 // isDuplicate reports a unique-key violation.

@@ -196,6 +196,7 @@ steps:
   step = 'the operator approves from the inbox';
   await signOut();
   await login(env('OPERATOR_USER'), env('OPERATOR_PASSWORD'));
+  await openProject(env('PROJECT')); // the operator holds a role in more than one project
   await page.click('nav >> text=Approvals');
   await page.waitForSelector('[data-testid=approvals] [data-testid=approval] >> text=Ship it?');
   await page.fill('[data-testid=approval] input[name=approval-comment]', 'looks good');
@@ -267,7 +268,7 @@ steps:
   await page.fill('input[name=schedule-expression]', '30 2 * * *');
   await page.fill('input[name=schedule-tz]', 'Europe/Berlin');
   await page.waitForFunction(() => (document.querySelector('[data-testid=cron-preview]')?.textContent ?? '').split('·').length === 5);
-  await page.fill('textarea[name=schedule-params]', '{"who": "cron"}');
+  await page.fill('input[name=schedule-param-who]', 'cron');
   await shot('31-schedule-form');
   await page.click('[data-testid=schedule-form] button[type=submit]');
   await page.waitForSelector('[data-testid=schedules] tr[data-schedule=nightly] >> text=30 2 * * *');

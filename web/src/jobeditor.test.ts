@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { dagOf, emptyJob, fromYaml, launchParams, newParam, newStep, removeStep, renameStep, toDocument, toYaml } from './jobeditor';
+import { dagOf, emptyJob, fromYaml, launchParams, newParam, paramValues, newStep, removeStep, renameStep, toDocument, toYaml } from './jobeditor';
 import { layout } from './dag';
 import { fieldsOf, valuesOf } from './schemaform';
 import { splitProblems } from './pages/Jobs';
@@ -154,5 +154,24 @@ describe('the API’s problems in the editor', () => {
     const { at, rest } = splitProblems([p('steps[1].needs'), p('steps[0].params.command'), p('parameters[0].default'), p('ifVersion'), p('steps[0].outputs'), p('yaml')]);
     expect(at).toEqual({ 'steps[1].needs': 'wrong', 'steps[0].params.command': 'wrong', 'parameters[0].default': 'wrong' });
     expect(rest.map((x) => x.field)).toEqual(['ifVersion', 'steps[0].outputs', 'yaml']);
+  });
+});
+
+describe('a stored parameter document as typed inputs', () => {
+  const parameters = [
+    { name: 'who', type: 'string', required: true },
+    { name: 'count', type: 'number', required: false },
+    { name: 'dry', type: 'boolean', required: false },
+    { name: 'targets', type: 'hosts', required: false },
+  ];
+  it('reads each declared parameter back and keeps the undeclared ones aside', () => {
+    const { values, extra } = paramValues(parameters, { who: 'ops', count: 3, dry: false, targets: ['hst_1'], gone: 'x' });
+    expect(values).toEqual({ who: 'ops', count: '3', dry: false, targets: ['hst_1'] });
+    expect(extra).toEqual({ gone: 'x' });
+    // And back: the same document.
+    expect({ ...extra, ...launchParams(parameters, values).doc }).toEqual({ who: 'ops', count: 3, dry: false, targets: ['hst_1'], gone: 'x' });
+  });
+  it('starts empty without a document', () => {
+    expect(paramValues(parameters, null)).toEqual({ values: {}, extra: {} });
   });
 });

@@ -351,3 +351,26 @@ export function launchParams(parameters: readonly { name: string; type: string; 
   }
   return { doc, errors };
 }
+
+/**
+ * The inverse of launchParams: a stored parameter document (a schedule's)
+ * as the values of the typed inputs, and what it holds for parameters the
+ * job does not declare (kept as they are, so that saving loses nothing).
+ */
+export function paramValues(
+  parameters: readonly { name: string; type: string }[],
+  doc: Record<string, unknown> | null | undefined,
+): { values: Record<string, string | boolean | string[]>; extra: Record<string, unknown> } {
+  const values: Record<string, string | boolean | string[]> = {};
+  const extra: Record<string, unknown> = { ...(doc ?? {}) };
+  for (const p of parameters) {
+    if (!(p.name in extra)) continue;
+    const v = extra[p.name];
+    delete extra[p.name];
+    if (p.type === 'boolean' && typeof v === 'boolean') values[p.name] = v;
+    else if (p.type === 'hosts' && Array.isArray(v)) values[p.name] = v.map(String);
+    else if (typeof v === 'string' || typeof v === 'number') values[p.name] = String(v);
+    else extra[p.name] = v;
+  }
+  return { values, extra };
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { permissionsIn } from './permissions';
+import { passwordProblems } from './pages/Access';
 
 const roles = [
   { name: 'viewer', permissions: ['PROJECT_READ', 'JOB_READ', 'HOST_READ'] },
@@ -18,5 +19,13 @@ describe('permissionsIn', () => {
   it('gives an admin everything and a stranger nothing', () => {
     expect(permissionsIn({ user: { isAdmin: true }, roles: [] }, [], 'prj_x').can('CREDENTIAL_WRITE')).toBe(true);
     expect(permissionsIn(undefined, roles, 'prj_a').can('PROJECT_READ')).toBe(false);
+  });
+});
+
+describe('a new password, before the API sees it', () => {
+  it('must be typed, twice the same', () => {
+    expect(passwordProblems('', '')).toEqual({ password: 'type the new password' });
+    expect(passwordProblems('abc', 'abd')).toEqual({ confirm: 'the two passwords differ' });
+    expect(passwordProblems('long enough', 'long enough')).toEqual({});
   });
 });

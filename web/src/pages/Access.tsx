@@ -204,6 +204,8 @@ export function UsersPage({ perms }: ProjectContext) {
   const [{ error: grantError }, grantAdmin] = useMutation(GrantAdminDoc);
   const [{ error: revokeError }, revokeAdmin] = useMutation(RevokeAdminDoc);
   const { at, rest } = formProblems(createError, {}, ['username', 'displayName', 'password']);
+  const [passwordFor, setPasswordFor] = useState<{ id: string; username: string }>();
+  const [passwordSet, setPasswordSet] = useState<string>();
   if (!perms.all) return <p className="hint">Only a system administrator manages users.</p>;
   return (
     <section>
@@ -235,20 +237,29 @@ export function UsersPage({ perms }: ProjectContext) {
                 <button className="small" onClick={() => update({ input: { id: u.id, disabled: !u.disabled } })}>
                   {u.disabled ? 'Enable' : 'Disable'}
                 </button>
-                <button
-                  className="small secondary"
-                  onClick={() => {
-                    const password = window.prompt(`New password for ${u.username} (ends their sessions):`);
-                    if (password) update({ input: { id: u.id, password } });
-                  }}
-                >
+                <button className="small secondary" data-testid="set-password" onClick={() => setPasswordFor({ id: u.id, username: u.username })}>
                   Set password
                 </button>
+                {passwordSet === u.id && (
+                  <small className="ok" data-testid="password-set">
+                    {' '}
+                    password set; their sessions ended
+                  </small>
+                )}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      {passwordFor && (
+        <PasswordForm
+          user={passwordFor}
+          onDone={(ok) => {
+            if (ok) setPasswordSet(passwordFor.id);
+            setPasswordFor(undefined);
+          }}
+        />
+      )}
       <form
         className="card"
         data-testid="new-user"
@@ -277,6 +288,57 @@ export function UsersPage({ perms }: ProjectContext) {
         <Problems problems={rest} />
       </form>
     </section>
+  );
+}
+
+/** What is wrong with a new password and its confirmation, by field, before asking the API. */
+export function passwordProblems(password: string, confirm: string): Record<string, string> {
+  const at: Record<string, string> = {};
+  if (!password) at.password = 'type the new password';
+  if (password !== confirm) at.confirm = 'the two passwords differ';
+  return at;
+}
+
+/** Sets (or resets) a user's password: twice typed, errors next to the fields. */
+function PasswordForm({ user, onDone }: { user: { id: string; username: string }; onDone: (ok: boolean) => void }) {
+  const [pw, setPw] = useState({ password: '', confirm: '' });
+  const [local, setLocal] = useState<Record<string, string>>({});
+  const [{ error, fetching }, update] = useMutation(UpdateUserDoc);
+  const { at, rest } = formProblems(error, local, ['password', 'confirm']);
+  return (
+    <form
+      className="card"
+      data-testid="password-form"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        const problems = passwordProblems(pw.password, pw.confirm);
+        setLocal(problems);
+        if (Object.keys(problems).length) return;
+        const r = await update({ input: { id: user.id, password: pw.password } });
+        setPw({ password: '', confirm: '' });
+        if (r.data) onDone(true);
+      }}
+    >
+      <h2>New password for {user.username}</h2>
+      <p className="hint">Setting it ends their sessions; their API tokens keep working.</p>
+      <div className="grid2">
+        <Row label="New password" error={at.password}>
+          <input name="set-password" type="password" autoComplete="new-password" value={pw.password} onChange={(e) => setPw({ ...pw, password: e.target.value })} />
+        </Row>
+        <Row label="Once more" error={at.confirm}>
+          <input name="set-password-confirm" type="password" autoComplete="new-password" value={pw.confirm} onChange={(e) => setPw({ ...pw, confirm: e.target.value })} />
+        </Row>
+      </div>
+      <Problems problems={rest} />
+      <div className="toolbar">
+        <button type="submit" disabled={fetching}>
+          Set password
+        </button>
+        <button type="button" className="secondary" onClick={() => onDone(false)}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }
 

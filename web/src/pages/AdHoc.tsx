@@ -7,6 +7,7 @@ import { navigate } from '../router';
 import { SchemaForm } from '../SchemaForm';
 import { buildParams, fieldsOf, type FormValues, type JSONSchema } from '../schemaform';
 import { Problems, Row } from '../ui';
+import { Picker } from '../Picker';
 import { GuardExplained } from './Guards';
 
 const ExecutorsDoc = graphql(`
@@ -26,20 +27,6 @@ const ExecutorsDoc = graphql(`
   }
 `);
 
-const TargetHostsDoc = graphql(`
-  query TargetHosts($projectId: ID!) {
-    hosts(projectId: $projectId, first: 500) {
-      edges {
-        node {
-          id
-          name
-          address
-        }
-      }
-    }
-  }
-`);
-
 const AdHocRunDoc = graphql(`
   mutation AdHocRun($input: AdHocRunInput!) {
     adHocRun(input: $input) {
@@ -52,15 +39,12 @@ const AdHocRunDoc = graphql(`
 
 export function AdHocPage({ projectId, perms }: ProjectContext) {
   const [{ data: ex, error: exError }] = useQuery({ query: ExecutorsDoc });
-  const context = useMemo(() => ({ additionalTypenames: ['Host'] }), []);
-  const [{ data: hostData }] = useQuery({ query: TargetHostsDoc, variables: { projectId }, context });
   const [executor, setExecutor] = useState('');
   const [action, setAction] = useState('');
   const [values, setValues] = useState<FormValues>({});
   const [localErrors, setLocalErrors] = useState<Record<string, string>>({});
   const [hosts, setHosts] = useState<string[]>([]);
   const [selector, setSelector] = useState('');
-  const [hostSearch, setHostSearch] = useState('');
   const [{ error, fetching }, launch] = useMutation(AdHocRunDoc);
 
   const executors = ex?.executors ?? [];
@@ -80,12 +64,6 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
     if (!atField || p.rule) rest.push(p);
   }
   const canRun = perms.can('JOB_RUN');
-  // Picked hosts stay in view; of the others, the first 50 that match.
-  const q = hostSearch.trim().toLowerCase();
-  const all = hostData?.hosts.edges ?? [];
-  const matching = all.filter(({ node: h }) => !hosts.includes(h.id) && (!q || h.name.toLowerCase().includes(q) || h.address.toLowerCase().includes(q)));
-  const pickable = [...all.filter(({ node: h }) => hosts.includes(h.id)), ...matching.slice(0, 50)];
-  const more = matching.length - Math.min(matching.length, 50);
 
   return (
     <section>
@@ -149,22 +127,9 @@ export function AdHocPage({ projectId, perms }: ProjectContext) {
         {act && <SchemaForm fields={fields} values={values} errors={paramErrors} onChange={setValues} />}
         <fieldset className="targets">
           <legend>Targets</legend>
-          <Row label="Hosts" hint={`${hosts.length} picked`}>
-            <input name="host-search" value={hostSearch} onChange={(e) => setHostSearch(e.target.value)} placeholder="find hosts by name or address" />
-          </Row>
-          <div className="host-picks" data-testid="target-hosts">
-            {pickable.map(({ node: h }) => (
-              <label key={h.id} className="pick">
-                <input
-                  type="checkbox"
-                  value={h.id}
-                  checked={hosts.includes(h.id)}
-                  onChange={(e) => setHosts(e.target.checked ? [...hosts, h.id] : hosts.filter((x) => x !== h.id))}
-                />
-                {h.name}
-              </label>
-            ))}
-            {more > 0 && <span className="hint">and {more} more: narrow the search, or use a selector</span>}
+          <div className="row">
+            <span className="label">Hosts</span>
+            <Picker projectId={projectId} kind="hosts" value={hosts} onChange={setHosts} testId="target-hosts" />
           </div>
           <Row label="and/or a label selector">
             <input name="target-selector" value={selector} onChange={(e) => setSelector(e.target.value)} placeholder="tier=web" />

@@ -36,6 +36,34 @@ const AuditDoc = graphql(`
   }
 `);
 
+const SystemAuditDoc = graphql(`
+  query SystemAudit($filter: AuditFilter, $after: String, $projectId: ID) {
+    auditEvents(first: 100, after: $after, filter: $filter, projectId: $projectId) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        node {
+          id
+          at
+          actorId
+          actorName
+          tokenId
+          action
+          objectKind
+          objectId
+          projectId
+          outcome
+          reason
+          clientAddr
+        }
+      }
+    }
+  }
+`);
+
 /** A datetime-local input's value as an RFC 3339 time, or undefined. */
 export function localToISO(v: string): string | undefined {
   if (!v) return undefined;
@@ -43,7 +71,14 @@ export function localToISO(v: string): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
-export function AuditPage({ projectId }: ProjectContext) {
+/**
+ * The audit log: the project's, or for a system admin the whole server's
+ * (sign-ins, users, roles, projects and every project's events), with the
+ * same filters and paging.
+ */
+export function AuditPage({ projectId, perms }: ProjectContext) {
+  const [scope, setScope] = useState<'project' | 'system'>('project');
+  const system = scope === 'system' && perms.all;
   const [f, setF] = useState({ action: '', actorId: '', objectId: '', outcome: '', since: '', until: '' });
   const [after, setAfter] = useState<string>();
   const filter = {
@@ -54,15 +89,26 @@ export function AuditPage({ projectId }: ProjectContext) {
     since: localToISO(f.since),
     until: localToISO(f.until),
   };
-  const [{ data, error, fetching }] = useQuery({ query: AuditDoc, variables: { projectId, filter, after }, requestPolicy: 'cache-and-network' });
+  const [{ data, error, fetching }] = useQuery({ query: AuditDoc, variables: { projectId, filter, after }, requestPolicy: 'cache-and-network', pause: system });
+  const [{ data: sys, error: sysError, fetching: sysFetching }] = useQuery({ query: SystemAuditDoc, variables: { filter, after }, requestPolicy: 'cache-and-network', pause: !system });
   const set = (k: keyof typeof f) => (e: { target: { value: string } }) => {
     setAfter(undefined);
     setF({ ...f, [k]: e.target.value });
   };
-  const page = data?.project?.auditEvents;
+  const page = system ? sys?.auditEvents : data?.project?.auditEvents;
   return (
     <section>
       <h1>Audit log</h1>
+      {perms.all && (
+        <div className="toolbar" data-testid="audit-scope">
+          <label className="pick">
+            <input type="radio" name="audit-scope" value="project" checked={!system} onChange={() => (setScope('project'), setAfter(undefined))} /> this project
+          </label>
+          <label className="pick">
+            <input type="radio" name="audit-scope" value="system" checked={system} onChange={() => (setScope('system'), setAfter(undefined))} /> the whole server (system admin)
+          </label>
+        </div>
+      )}
       <div className="card grid4" data-testid="audit-filters">
         <Row label="Action" hint="e.g. runJob">
           <input name="audit-action" value={f.action} onChange={set('action')} />
@@ -88,8 +134,13 @@ export function AuditPage({ projectId }: ProjectContext) {
           <input type="datetime-local" name="audit-until" value={f.until} onChange={set('until')} />
         </Row>
       </div>
-      <Problems problems={describeError(error)} />
-      {page && <p className="hint">{page.totalCount} events{fetching ? ' (updating…)' : ''}</p>}
+      <Problems problems={describeError(system ? sysError : error)} />
+      {page && (
+        <p className="hint" data-testid="audit-count">
+          {page.totalCount} events{system ? ' on the whole server' : ''}
+          {(system ? sysFetching : fetching) ? ' (updating…)' : ''}
+        </p>
+      )}
       <table className="list" data-testid="audit">
         <thead>
           <tr>
@@ -97,13 +148,14 @@ export function AuditPage({ projectId }: ProjectContext) {
             <th>Who</th>
             <th>Action</th>
             <th>Object</th>
+            {system && <th>Project</th>}
             <th>Outcome</th>
             <th>From</th>
           </tr>
         </thead>
         <tbody>
           {page?.edges.map(({ node: e }) => (
-            <tr key={e.id} data-outcome={e.outcome}>
+            <tr key={e.id} data-outcome={e.outcome} data-action={e.action}>
               <td>{time(e.at)}</td>
               <td title={e.actorId}>
                 {e.actorName || e.actorId || 'anonymous'}
@@ -113,6 +165,7 @@ export function AuditPage({ projectId }: ProjectContext) {
                 <code>{e.action}</code>
               </td>
               <td>{[e.objectKind, e.objectId].filter(Boolean).join(' ')}</td>
+              {system && <td>{'projectId' in e && typeof e.projectId === 'string' ? e.projectId : '—'}</td>}
               <td>
                 {e.outcome.toLowerCase()}
                 {e.reason && <small className="hint"> — {e.reason}</small>}

@@ -1,13 +1,20 @@
-import { useDeferredValue, useEffect, useMemo, useState } from 'react';
-import { useMutation, useQuery } from 'urql';
+import { type ReactNode, useDeferredValue, useEffect, useMemo, useState } from 'react';
+import { useClient, useMutation, useQuery } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError } from '../errors';
 import { graphql } from '../gql';
+import { fetchAll, pageOf } from '../paging';
+import { Picker } from '../Picker';
 import { formProblems, Problems, Row } from '../ui';
 
 const GroupsDoc = graphql(`
-  query HostGroups($projectId: ID!) {
-    hostGroups(projectId: $projectId, first: 100) {
+  query HostGroups($projectId: ID!, $after: String, $search: String) {
+    hostGroups(projectId: $projectId, first: 100, after: $after, filter: { search: $search }) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
       edges {
         node {
           id
@@ -24,24 +31,15 @@ const GroupsDoc = graphql(`
   }
 `);
 
-const GroupHostsDoc = graphql(`
-  query GroupHosts($projectId: ID!) {
-    hosts(projectId: $projectId, first: 500) {
-      edges {
-        node {
-          id
-          name
-        }
-      }
-    }
-  }
-`);
-
 const GroupMembersDoc = graphql(`
-  query GroupMembers($id: ID!) {
+  query GroupMembers($id: ID!, $after: String) {
     hostGroup(id: $id) {
       id
-      members(first: 500) {
+      members(first: 500, after: $after) {
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
         edges {
           node {
             id
@@ -104,11 +102,15 @@ const DeleteGroupDoc = graphql(`
 type Draft = { id?: string; name: string; description: string; kind: 'STATIC' | 'SELECTOR'; hostIds: string[]; selector: string; membersLoaded?: boolean };
 
 export function GroupsPage({ projectId, perms }: ProjectContext) {
-  const context = useMemo(() => ({ additionalTypenames: ['HostGroup', 'Host'] }), []);
-  const [{ data, error }] = useQuery({ query: GroupsDoc, variables: { projectId }, context });
+  const [search, setSearch] = useState('');
+  const q = useDeferredValue(search.trim());
+  // The list pages through the groups: each "more" adds the next page's cursor.
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  useEffect(() => setCursors([null]), [q, projectId]);
   const [draft, setDraft] = useState<Draft>();
   const [editing, setEditing] = useState<string>();
-  const [{ data: members }] = useQuery({ query: GroupMembersDoc, variables: { id: editing ?? '' }, pause: !editing });
+  const [listError, setListError] = useState<unknown>();
+  const client = useClient();
   const [{ error: createError, fetching: creating }, create] = useMutation(CreateGroupDoc);
   const [{ error: updateError, fetching: updating }, update] = useMutation(UpdateGroupDoc);
   const [{ error: deleteError }, del] = useMutation(DeleteGroupDoc);
@@ -117,18 +119,29 @@ export function GroupsPage({ projectId, perms }: ProjectContext) {
   const [{ data: preview, error: previewError }] = useQuery({ query: PreviewDoc, variables: { projectId, selector }, pause: !selector });
   const { at, rest } = formProblems(draft?.id ? updateError : createError, {}, ['name', 'description', 'hostIds', 'selector']);
   const previewProblem = describeError(previewError)[0];
-  const [{ data: hostData }] = useQuery({ query: GroupHostsDoc, variables: { projectId }, pause: draft?.kind !== 'STATIC' });
-  const hosts = hostData?.hosts.edges.map((e) => e.node) ?? [];
-  // Editing a group starts from its members, once loaded.
+  // Editing a static group starts from all its members, read page by page.
   useEffect(() => {
-    const g = members?.hostGroup;
-    if (g && draft && draft.id === g.id && !draft.membersLoaded) setDraft({ ...draft, hostIds: g.members?.edges.map((e) => e.node.id) ?? [], membersLoaded: true });
-  }, [members, draft]);
+    if (!editing) return;
+    let live = true;
+    fetchAll(async (after) => {
+      const r = await client.query(GroupMembersDoc, { id: editing, after }, { requestPolicy: 'network-only' }).toPromise();
+      if (r.error) throw r.error;
+      const m = r.data?.hostGroup?.members;
+      return m ? pageOf(m) : { nodes: [], endCursor: null, hasNextPage: false };
+    }).then(
+      (nodes) => live && setDraft((d) => (d && d.id === editing && !d.membersLoaded ? { ...d, hostIds: nodes.map((n) => n.id), membersLoaded: true } : d)),
+      (e) => live && setListError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, editing]);
   const d = draft;
   return (
     <section>
       <h1>Host groups</h1>
-      <Problems problems={describeError(error ?? deleteError)} />
+      <Problems problems={describeError((listError as never) ?? deleteError)} />
+      <input name="group-search" data-testid="group-search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="find groups by name" />
       <table className="list" data-testid="groups">
         <thead>
           <tr>
@@ -140,7 +153,16 @@ export function GroupsPage({ projectId, perms }: ProjectContext) {
           </tr>
         </thead>
         <tbody>
-          {data?.hostGroups.edges.map(({ node: g }) => (
+          {cursors.map((after, i) => (
+            <GroupsPage_
+              key={`${q}:${after}`}
+              projectId={projectId}
+              search={q}
+              after={after}
+              last={i === cursors.length - 1}
+              onMore={(c) => setCursors([...cursors, c])}
+              onError={setListError}
+              row={(g) => (
             <tr key={g.id} data-group={g.name}>
               <td>{g.name}</td>
               <td>{g.kind === 'SELECTOR' ? <code>{g.selector}</code> : 'static list'}</td>
@@ -165,6 +187,8 @@ export function GroupsPage({ projectId, perms }: ProjectContext) {
                 )}
               </td>
             </tr>
+          )}
+            />
           ))}
         </tbody>
       </table>
@@ -218,16 +242,15 @@ export function GroupsPage({ projectId, perms }: ProjectContext) {
               )}
             </>
           ) : (
-            <Row label="Hosts" hint={`${d.hostIds.length} picked`} error={at.hostIds}>
-              <span className="host-picks">
-                {hosts.map((h) => (
-                  <label key={h.id} className="pick">
-                    <input type="checkbox" checked={d.hostIds.includes(h.id)} onChange={(e) => setDraft({ ...d, hostIds: e.target.checked ? [...d.hostIds, h.id] : d.hostIds.filter((x) => x !== h.id) })} />
-                    {h.name}
-                  </label>
-                ))}
-              </span>
-            </Row>
+            <div className={at.hostIds ? 'row bad' : 'row'}>
+              <span className="label">Hosts</span>
+              {d.id && !d.membersLoaded ? (
+                <small className="hint">reading the members…</small>
+              ) : (
+                <Picker projectId={projectId} kind="hosts" value={d.hostIds} onChange={(hostIds) => setDraft({ ...d, hostIds })} testId="group-hosts" />
+              )}
+              {at.hostIds && <small className="field-error">{at.hostIds}</small>}
+            </div>
           )}
           <Problems problems={rest} />
           <div className="toolbar">
@@ -248,5 +271,50 @@ export function GroupsPage({ projectId, perms }: ProjectContext) {
         </form>
       )}
     </section>
+  );
+}
+
+type GroupRow = NonNullable<import('../gql/graphql').HostGroupsQuery['hostGroups']>['edges'][number]['node'];
+
+/**
+ * One page of the groups list (100 rows): the list is these pages one after
+ * the other, the last one offering the next.
+ */
+function GroupsPage_({
+  projectId,
+  search,
+  after,
+  last,
+  onMore,
+  onError,
+  row,
+}: {
+  projectId: string;
+  search: string;
+  after: string | null;
+  last: boolean;
+  onMore: (cursor: string) => void;
+  onError: (e: unknown) => void;
+  row: (g: GroupRow) => ReactNode;
+}) {
+  const context = useMemo(() => ({ additionalTypenames: ['HostGroup', 'Host'] }), []);
+  const [{ data, error }] = useQuery({ query: GroupsDoc, variables: { projectId, after, search: search || undefined }, context });
+  useEffect(() => {
+    if (error) onError(error);
+  }, [error, onError]);
+  const c = data?.hostGroups;
+  return (
+    <>
+      {c?.edges.map(({ node }) => row(node))}
+      {last && c?.pageInfo.hasNextPage && c.pageInfo.endCursor && (
+        <tr>
+          <td colSpan={5}>
+            <button className="small secondary" data-testid="groups-more" onClick={() => onMore(c.pageInfo.endCursor!)}>
+              more groups ({c.totalCount} in all)
+            </button>
+          </td>
+        </tr>
+      )}
+    </>
   );
 }

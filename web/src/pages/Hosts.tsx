@@ -3,12 +3,17 @@ import { useMutation, useQuery } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError } from '../errors';
 import { graphql } from '../gql';
+import type { HostFilter } from '../gql/graphql';
 import { Problems, Row, formProblems } from '../ui';
 
 const HostsDoc = graphql(`
-  query Hosts($projectId: ID!, $filter: HostFilter) {
-    hosts(projectId: $projectId, first: 500, filter: $filter) {
+  query Hosts($projectId: ID!, $filter: HostFilter, $after: String) {
+    hosts(projectId: $projectId, first: 200, after: $after, filter: $filter) {
       totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
       edges {
         node {
           id
@@ -77,6 +82,15 @@ export function HostsPage({ projectId, perms }: ProjectContext) {
   const context = useMemo(() => ({ additionalTypenames: ['Host'] }), []);
   const [{ data, error, fetching }] = useQuery({ query: HostsDoc, variables: { projectId, filter }, requestPolicy: 'cache-and-network', context });
   const hosts = data?.hosts.edges.map((e) => e.node) ?? [];
+  // The list pages by 200: each "more" adds a page after the last cursor.
+  const [more, setMore] = useState<string[]>([]);
+  const filterKey = `${projectId}|${search}|${selector}`;
+  const [shownFor, setShownFor] = useState(filterKey);
+  if (shownFor !== filterKey) {
+    setShownFor(filterKey);
+    setMore([]);
+  }
+  const firstNext = data?.hosts.pageInfo.hasNextPage ? data.hosts.pageInfo.endCursor : undefined;
   const listProblems = describeError(error);
   const selectorProblem = selector ? listProblems.find((p) => p.code === 'BAD_USER_INPUT') : undefined;
   return (
@@ -107,26 +121,64 @@ export function HostsPage({ projectId, perms }: ProjectContext) {
         </thead>
         <tbody>
           {hosts.map((h) => (
-            <tr key={h.id}>
-              <td>{h.name}</td>
-              <td>
-                {h.address}
-                {h.port ? `:${h.port}` : ''}
-              </td>
-              <td>{h.os.toLowerCase()}</td>
-              <td>
-                {h.labels.map((l) => (
-                  <span className="label-chip" key={l.key}>
-                    {l.key}={l.value}
-                  </span>
-                ))}
-              </td>
-              <td>{h.defaultCredential?.name ?? ''}</td>
-            </tr>
+            <HostRow key={h.id} h={h} />
+          ))}
+          {more.map((after, i) => (
+            <HostRows key={after} projectId={projectId} filter={filter} after={after} last={i === more.length - 1} onMore={(c) => setMore([...more, c])} />
           ))}
         </tbody>
       </table>
+      {more.length === 0 && firstNext && (
+        <button className="secondary" data-testid="hosts-more" onClick={() => setMore([firstNext])}>
+          more hosts ({hosts.length} of {data?.hosts.totalCount} shown)
+        </button>
+      )}
     </section>
+  );
+}
+
+type HostNode = NonNullable<import('../gql/graphql').HostsQuery['hosts']>['edges'][number]['node'];
+
+function HostRow({ h }: { h: HostNode }) {
+  return (
+    <tr>
+      <td>{h.name}</td>
+      <td>
+        {h.address}
+        {h.port ? `:${h.port}` : ''}
+      </td>
+      <td>{h.os.toLowerCase()}</td>
+      <td>
+        {h.labels.map((l) => (
+          <span className="label-chip" key={l.key}>
+            {l.key}={l.value}
+          </span>
+        ))}
+      </td>
+      <td>{h.defaultCredential?.name ?? ''}</td>
+    </tr>
+  );
+}
+
+/** A further page of the hosts list, the last one offering the next. */
+function HostRows({ projectId, filter, after, last, onMore }: { projectId: string; filter: HostFilter; after: string; last: boolean; onMore: (cursor: string) => void }) {
+  const [{ data }] = useQuery({ query: HostsDoc, variables: { projectId, filter, after } });
+  const c = data?.hosts;
+  return (
+    <>
+      {c?.edges.map(({ node }) => (
+        <HostRow key={node.id} h={node} />
+      ))}
+      {last && c?.pageInfo.hasNextPage && c.pageInfo.endCursor && (
+        <tr>
+          <td colSpan={5}>
+            <button className="small secondary" data-testid="hosts-more" onClick={() => onMore(c.pageInfo.endCursor!)}>
+              more hosts ({c.totalCount} in all)
+            </button>
+          </td>
+        </tr>
+      )}
+    </>
   );
 }
 

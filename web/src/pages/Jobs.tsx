@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { useMutation, useQuery } from 'urql';
+import { useClient, useMutation, useQuery } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError, type Problem } from '../errors';
 import { graphql } from '../gql';
@@ -9,6 +9,8 @@ import { SchemaForm } from '../SchemaForm';
 import { fieldsOf, valuesOf, type Field, type JSONSchema } from '../schemaform';
 import { StepDag } from '../StepDag';
 import { Link, Problems, Row, time } from '../ui';
+import { Picker } from '../Picker';
+import { lineDiff } from '../diff';
 import { LaunchDialog } from './Launch';
 
 const JobsDoc = graphql(`
@@ -88,7 +90,7 @@ const DeleteJobDoc = graphql(`
 `);
 
 const EditorDataDoc = graphql(`
-  query EditorData($projectId: ID!) {
+  query EditorData {
     executors {
       name
       actions {
@@ -96,22 +98,6 @@ const EditorDataDoc = graphql(`
         description
         paramsSchema
         secretParams
-      }
-    }
-    hosts(projectId: $projectId, first: 500) {
-      edges {
-        node {
-          id
-          name
-        }
-      }
-    }
-    hostGroups(projectId: $projectId, first: 200) {
-      edges {
-        node {
-          id
-          name
-        }
       }
     }
   }
@@ -233,7 +219,7 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
   const [yamlError, setYamlError] = useState<string>();
   const [local, setLocal] = useState<Record<string, string>>({});
   const [launching, setLaunching] = useState(false);
-  const [{ data: ed }] = useQuery({ query: EditorDataDoc, variables: { projectId } });
+  const [{ data: ed }] = useQuery({ query: EditorDataDoc });
   const [{ error: importError, fetching: importing }, importJob] = useMutation(ImportJobDoc);
   const [{ error: updateError, fetching: updating }, updateJob] = useMutation(UpdateJobDoc);
   const [{ error: deleteError }, deleteJob] = useMutation(DeleteJobDoc);
@@ -284,8 +270,6 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
   };
 
   const stepNames = state.steps.map((s) => s.name);
-  const hosts = ed?.hosts.edges.map((e) => e.node) ?? [];
-  const groups = ed?.hostGroups.edges.map((e) => e.node) ?? [];
   const hostsParams = state.parameters.filter((p) => p.type === 'hosts').map((p) => p.name);
 
   return (
@@ -342,7 +326,7 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
           </Row>
         </div>
       )}
-      {tab === 'versions' && job && <Versions job={job} />}
+      {tab === 'versions' && job && <Versions job={job} canWrite={canWrite} onRestored={onSaved} />}
       {tab === 'form' && (
         <fieldset className="card" disabled={!canWrite}>
           <div className="grid2">
@@ -406,8 +390,7 @@ function Editor({ projectId, perms, job, initial, onSaved }: ProjectContext & { 
               others={stepNames.filter((_, j) => j !== i)}
               executors={ed?.executors ?? []}
               fields={fieldsFor(s.executor, s.action)}
-              hosts={hosts}
-              groups={groups}
+              projectId={projectId}
               hostsParams={hostsParams}
               onChange={(patch) => setStep(i, patch)}
               onRename={(name) => setState({ ...state, steps: renameStep(state.steps, i, name) })}
@@ -457,8 +440,7 @@ function StepEditor(props: {
   others: string[];
   executors: Executors;
   fields?: Field[];
-  hosts: { id: string; name: string }[];
-  groups: { id: string; name: string }[];
+  projectId: string;
   hostsParams: string[];
   onChange: (patch: Partial<StepState>) => void;
   onRename: (name: string) => void;
@@ -470,9 +452,6 @@ function StepEditor(props: {
   const values = s.values ?? (props.fields ? valuesOf(props.fields, s.params) : {});
   const paramErrors: Record<string, string> = {};
   for (const [k, v] of Object.entries(at)) if (k.startsWith(`${f}.params.`)) paramErrors[k.slice(`${f}.params.`.length)] = v;
-  const [hostSearch, setHostSearch] = useState('');
-  const q = hostSearch.trim().toLowerCase();
-  const pickable = [...props.hosts.filter((h) => s.hosts.includes(h.id)), ...props.hosts.filter((h) => !s.hosts.includes(h.id) && (!q || h.name.toLowerCase().includes(q))).slice(0, 30)];
   return (
     <fieldset className="step card" data-step-index={i}>
       <legend>
@@ -558,29 +537,16 @@ function StepEditor(props: {
           <fieldset className="targets">
             <legend>Targets</legend>
             {at[`${f}.targets`] && <p className="field-error">{at[`${f}.targets`]}</p>}
-            <Row label="Hosts" hint={`${s.hosts.length} picked`} error={at[`${f}.targets.hosts`]}>
-              <input value={hostSearch} onChange={(e) => setHostSearch(e.target.value)} placeholder="find hosts by name" />
-            </Row>
-            <div className="host-picks">
-              {pickable.map((h) => (
-                <label key={h.id} className="pick">
-                  <input type="checkbox" checked={s.hosts.includes(h.id)} onChange={(e) => onChange({ hosts: e.target.checked ? [...s.hosts, h.id] : s.hosts.filter((x) => x !== h.id) })} />
-                  {h.name}
-                </label>
-              ))}
+            <div className={at[`${f}.targets.hosts`] ? 'row bad' : 'row'}>
+              <span className="label">Hosts</span>
+              <Picker projectId={props.projectId} kind="hosts" value={s.hosts} onChange={(hosts) => onChange({ hosts })} testId={`step-hosts-${i}`} />
+              {at[`${f}.targets.hosts`] && <small className="field-error">{at[`${f}.targets.hosts`]}</small>}
             </div>
-            {props.groups.length > 0 && (
-              <Row label="Groups" error={at[`${f}.targets.groups`]}>
-                <span className="host-picks">
-                  {props.groups.map((g) => (
-                    <label key={g.id} className="pick">
-                      <input type="checkbox" checked={s.groups.includes(g.id)} onChange={(e) => onChange({ groups: e.target.checked ? [...s.groups, g.id] : s.groups.filter((x) => x !== g.id) })} />
-                      {g.name}
-                    </label>
-                  ))}
-                </span>
-              </Row>
-            )}
+            <div className={at[`${f}.targets.groups`] ? 'row bad' : 'row'}>
+              <span className="label">Groups</span>
+              <Picker projectId={props.projectId} kind="groups" value={s.groups} onChange={(groups) => onChange({ groups })} testId={`step-groups-${i}`} />
+              {at[`${f}.targets.groups`] && <small className="field-error">{at[`${f}.targets.groups`]}</small>}
+            </div>
             <div className="grid2">
               <Row label="Label selector" error={at[`${f}.targets.selector`]}>
                 <input name={`step-selector-${i}`} value={s.selector} placeholder="tier=web" onChange={(e) => onChange({ selector: e.target.value })} />
@@ -623,9 +589,30 @@ function StepEditor(props: {
   );
 }
 
-function Versions({ job }: { job: LoadedJob }) {
+/**
+ * A job's versions: each one's YAML, a line diff between any two, and
+ * "restore": the old version's YAML saved as a new version (history is
+ * never rewritten).
+ */
+function Versions({ job, canWrite, onRestored }: { job: LoadedJob; canWrite: boolean; onRestored?: () => void }) {
+  const latest = job.version;
   const [version, setVersion] = useState<number>();
+  const [from, setFrom] = useState<number>(Math.max(1, latest - 1));
+  const [to, setTo] = useState<number>(latest);
   const [{ data }] = useQuery({ query: JobDoc, variables: { id: job.id, version }, pause: version === undefined });
+  const [{ data: a }] = useQuery({ query: JobDoc, variables: { id: job.id, version: from } });
+  const [{ data: b }] = useQuery({ query: JobDoc, variables: { id: job.id, version: to } });
+  const [{ error: restoreError, fetching: restoring }, updateJob] = useMutation(UpdateJobDoc);
+  const diff = useMemo(() => (a?.job && b?.job ? lineDiff(a.job.yaml, b.job.yaml) : undefined), [a, b]);
+  const versions = job.versions.edges.map((e) => e.node.version);
+  const client = useClient();
+  const queryYaml = async (v: number) => (await client.query(JobDoc, { id: job.id, version: v }).toPromise()).data?.job?.yaml;
+  const restore = async (v: number) => {
+    const r = await queryYaml(v);
+    if (r === undefined || !window.confirm(`Save v${v} of ${job.name} as a new version (v${latest + 1})?`)) return;
+    const res = await updateJob({ input: { id: job.id, yaml: r, ifVersion: latest } });
+    if (res.data) onRestored?.();
+  };
   return (
     <div className="card" data-testid="job-versions">
       <table className="list">
@@ -639,7 +626,7 @@ function Versions({ job }: { job: LoadedJob }) {
         </thead>
         <tbody>
           {job.versions.edges.map(({ node: v }) => (
-            <tr key={v.version}>
+            <tr key={v.version} data-version={v.version}>
               <td>v{v.version}</td>
               <td>{time(v.createdAt)}</td>
               <td>{v.createdBy}</td>
@@ -647,11 +634,49 @@ function Versions({ job }: { job: LoadedJob }) {
                 <button className="small" onClick={() => setVersion(v.version)}>
                   show YAML
                 </button>
+                {canWrite && v.version !== latest && (
+                  <button className="small secondary" data-testid={`restore-v${v.version}`} disabled={restoring} onClick={() => restore(v.version)}>
+                    restore this version
+                  </button>
+                )}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      <Problems problems={describeError(restoreError)} testId="restore-problems" />
+      {versions.length > 1 && (
+        <>
+          <h3>
+            Changes from{' '}
+            <select name="diff-from" value={from} onChange={(e) => setFrom(Number(e.target.value))}>
+              {versions.map((v) => (
+                <option key={v} value={v}>
+                  v{v}
+                </option>
+              ))}
+            </select>{' '}
+            to{' '}
+            <select name="diff-to" value={to} onChange={(e) => setTo(Number(e.target.value))}>
+              {versions.map((v) => (
+                <option key={v} value={v}>
+                  v{v}
+                </option>
+              ))}
+            </select>
+          </h3>
+          {diff && (
+            <pre className="mono yaml diff" data-testid="version-diff">
+              {diff.map((l, i) => (
+                <div key={i} className={l.op === '+' ? 'add' : l.op === '-' ? 'del' : undefined} data-op={l.op}>
+                  {l.op} {l.text}
+                </div>
+              ))}
+            </pre>
+          )}
+          {diff && diff.every((l) => l.op === ' ') && <p className="hint">The two versions are the same.</p>}
+        </>
+      )}
       {version !== undefined && data?.job && (
         <>
           <h3>v{version}</h3>

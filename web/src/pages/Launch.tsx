@@ -9,9 +9,10 @@ import { launchParams } from '../jobeditor';
 import { navigate } from '../router';
 import { Problems, Row } from '../ui';
 import { GuardExplained } from './Guards';
+import { Picker } from '../Picker';
 
 const LaunchJobDoc = graphql(`
-  query LaunchJob($id: ID!, $projectId: ID!) {
+  query LaunchJob($id: ID!) {
     job(id: $id) {
       id
       name
@@ -22,14 +23,6 @@ const LaunchJobDoc = graphql(`
         required
         description
         choices
-      }
-    }
-    hosts(projectId: $projectId, first: 500) {
-      edges {
-        node {
-          id
-          name
-        }
       }
     }
   }
@@ -46,7 +39,7 @@ const RunJobDoc = graphql(`
 `);
 
 /** The defaults a job document gives its parameters, by name. */
-function defaultsOf(yaml: string | undefined): Record<string, unknown> {
+export function defaultsOf(yaml: string | undefined): Record<string, unknown> {
   if (!yaml) return {};
   try {
     const doc = parse(yaml) as { parameters?: { name: string; default?: unknown }[] };
@@ -57,8 +50,8 @@ function defaultsOf(yaml: string | undefined): Record<string, unknown> {
 }
 
 export function LaunchDialog({ projectId, jobId, onClose }: { projectId: string; jobId: string; onClose: () => void }) {
-  const [{ data, error }] = useQuery({ query: LaunchJobDoc, variables: { id: jobId, projectId } });
-  const [values, setValues] = useState<Record<string, string | boolean | string[]>>({});
+  const [{ data, error }] = useQuery({ query: LaunchJobDoc, variables: { id: jobId } });
+  const [values, setValues] = useState<ParamValues>({});
   const [local, setLocal] = useState<Record<string, string>>({});
   const [{ error: runError, fetching }, runJob] = useMutation(RunJobDoc);
   const job = data?.job;
@@ -72,7 +65,6 @@ export function LaunchDialog({ projectId, jobId, onClose }: { projectId: string;
     if (name && name !== p.field && job?.parameters.some((x) => x.name === name) && !p.rule) at[name] = p.detail;
     else rest.push(p);
   }
-  const set = (name: string, v: string | boolean | string[]) => setValues({ ...values, [name]: v });
   return (
     <div className="modal" role="dialog" aria-label="Launch job" data-testid="launch-dialog">
       <form
@@ -89,56 +81,7 @@ export function LaunchDialog({ projectId, jobId, onClose }: { projectId: string;
       >
         <h2>Launch {job?.name}</h2>
         <Problems problems={describeError(error)} />
-        {job?.parameters.length === 0 && <p className="hint">This job has no parameters.</p>}
-        {job?.parameters.map((p) => {
-          const d = defaults[p.name];
-          const hint = [p.description, d !== undefined && p.type !== 'hosts' ? `default: ${String(d)}` : ''].filter(Boolean).join(' — ') || undefined;
-          const label = `${p.name}${p.required ? ' *' : ''}`;
-          const v = values[p.name];
-          let control;
-          switch (p.type) {
-            case 'boolean':
-              control = <input type="checkbox" name={`launch-${p.name}`} checked={typeof v === 'boolean' ? v : d === true} onChange={(e) => set(p.name, e.target.checked)} />;
-              break;
-            case 'choice':
-              control = (
-                <select name={`launch-${p.name}`} value={typeof v === 'string' ? v : ''} onChange={(e) => set(p.name, e.target.value)}>
-                  <option value="">{d !== undefined ? `default (${String(d)})` : 'choose…'}</option>
-                  {p.choices.map((c) => (
-                    <option key={c}>{c}</option>
-                  ))}
-                </select>
-              );
-              break;
-            case 'secret':
-              control = <input type="password" autoComplete="new-password" name={`launch-${p.name}`} value={typeof v === 'string' ? v : ''} onChange={(e) => set(p.name, e.target.value)} />;
-              break;
-            case 'hosts': {
-              const picked = Array.isArray(v) ? v : [];
-              control = (
-                <span className="host-picks">
-                  {data?.hosts.edges.slice(0, 100).map(({ node: h }) => (
-                    <label key={h.id} className="pick">
-                      <input type="checkbox" checked={picked.includes(h.id)} onChange={(e) => set(p.name, e.target.checked ? [...picked, h.id] : picked.filter((x) => x !== h.id))} />
-                      {h.name}
-                    </label>
-                  ))}
-                </span>
-              );
-              break;
-            }
-            case 'number':
-              control = <input inputMode="decimal" name={`launch-${p.name}`} value={typeof v === 'string' ? v : ''} placeholder={d !== undefined ? String(d) : ''} onChange={(e) => set(p.name, e.target.value)} />;
-              break;
-            default:
-              control = <input name={`launch-${p.name}`} value={typeof v === 'string' ? v : ''} placeholder={d !== undefined ? String(d) : ''} onChange={(e) => set(p.name, e.target.value)} />;
-          }
-          return (
-            <Row key={p.name} label={label} hint={hint} error={at[p.name]}>
-              {control}
-            </Row>
-          );
-        })}
+        {job && <ParamInputs projectId={projectId} parameters={job.parameters} defaults={defaults} values={values} onChange={setValues} errors={at} />}
         <div className="toolbar">
           <button type="submit" data-testid="launch-run" disabled={fetching || !job}>
             Launch
@@ -151,5 +94,92 @@ export function LaunchDialog({ projectId, jobId, onClose }: { projectId: string;
         <GuardExplained projectId={projectId} problems={rest} />
       </form>
     </div>
+  );
+}
+
+/** A job's parameter as the API describes it. */
+export type JobParameter = { name: string; type: string; required: boolean; description?: string | null; choices: string[] };
+
+/** What the inputs hold: text, a checkbox, or picked host IDs. */
+export type ParamValues = Record<string, string | boolean | string[]>;
+
+/**
+ * A job's parameters as typed inputs (a secret masked, a choice a select,
+ * hosts a picker paging through the project's hosts), their defaults shown:
+ * the launch dialog's and the schedule form's. launchParams (jobeditor.ts)
+ * turns the values into the API's document.
+ */
+export function ParamInputs({
+  projectId,
+  parameters,
+  defaults,
+  values,
+  onChange,
+  errors,
+  prefix = 'launch',
+}: {
+  projectId: string;
+  parameters: readonly JobParameter[];
+  defaults: Record<string, unknown>;
+  values: ParamValues;
+  onChange: (v: ParamValues) => void;
+  errors: Record<string, string>;
+  prefix?: string;
+}) {
+  const set = (name: string, v: string | boolean | string[]) => onChange({ ...values, [name]: v });
+  if (parameters.length === 0) return <p className="hint">This job has no parameters.</p>;
+  return (
+    <>
+      {parameters.map((p) => {
+        const d = defaults[p.name];
+        const hint = [p.description, d !== undefined && p.type !== 'hosts' ? `default: ${String(d)}` : ''].filter(Boolean).join(' — ') || undefined;
+        const label = `${p.name}${p.required ? ' *' : ''}`;
+        const v = values[p.name];
+        const name = `${prefix}-${p.name}`;
+        let control;
+        switch (p.type) {
+          case 'boolean':
+            control = <input type="checkbox" name={name} checked={typeof v === 'boolean' ? v : d === true} onChange={(e) => set(p.name, e.target.checked)} />;
+            break;
+          case 'choice':
+            control = (
+              <select name={name} value={typeof v === 'string' ? v : ''} onChange={(e) => set(p.name, e.target.value)}>
+                <option value="">{d !== undefined ? `default (${String(d)})` : 'choose…'}</option>
+                {p.choices.map((c) => (
+                  <option key={c}>{c}</option>
+                ))}
+              </select>
+            );
+            break;
+          case 'secret':
+            control = <input type="password" autoComplete="new-password" name={name} value={typeof v === 'string' ? v : ''} onChange={(e) => set(p.name, e.target.value)} />;
+            break;
+          case 'hosts':
+            control = <Picker projectId={projectId} kind="hosts" value={Array.isArray(v) ? v : []} onChange={(ids) => set(p.name, ids)} testId={`${name}-hosts`} />;
+            break;
+          case 'number':
+            control = <input inputMode="decimal" name={name} value={typeof v === 'string' ? v : ''} placeholder={d !== undefined ? String(d) : ''} onChange={(e) => set(p.name, e.target.value)} />;
+            break;
+          default:
+            control = <input name={name} value={typeof v === 'string' ? v : ''} placeholder={d !== undefined ? String(d) : ''} onChange={(e) => set(p.name, e.target.value)} />;
+        }
+        return p.type === 'hosts' ? (
+          <div key={p.name} className={errors[p.name] ? 'row bad' : 'row'}>
+            <span className="label">{label}</span>
+            {control}
+            {hint && !errors[p.name] && <small className="hint">{hint}</small>}
+            {errors[p.name] && (
+              <small className="field-error" role="alert">
+                {errors[p.name]}
+              </small>
+            )}
+          </div>
+        ) : (
+          <Row key={p.name} label={label} hint={hint} error={errors[p.name]}>
+            {control}
+          </Row>
+        );
+      })}
+    </>
   );
 }

@@ -3,7 +3,7 @@ import { useMutation, useQuery } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError } from '../errors';
 import { graphql } from '../gql';
-import type { NotificationChannelKind, NotificationDeliveryStatus, NotificationEvent, SmtpTls } from '../gql/graphql';
+import type { EmailInput, SlackInput, WebhookInput, NotificationChannelKind, NotificationDeliveryStatus, NotificationEvent, SmtpTls } from '../gql/graphql';
 import { formProblems, Problems, Row, time } from '../ui';
 
 const ChannelsDoc = graphql(`
@@ -105,7 +105,8 @@ const TestChannelDoc = graphql(`
 const events: NotificationEvent[] = ['RUN_SUCCEEDED', 'RUN_FAILED', 'RUN_CANCELED', 'APPROVAL_REQUESTED'];
 const eventWords: Record<NotificationEvent, string> = { RUN_SUCCEEDED: 'run succeeded', RUN_FAILED: 'run failed', RUN_CANCELED: 'run canceled', APPROVAL_REQUESTED: 'approval requested' };
 
-type Draft = {
+export type Draft = {
+  id?: string;
   name: string;
   kind: NotificationChannelKind;
   events: NotificationEvent[];
@@ -119,15 +120,53 @@ type Draft = {
   username: string;
   password: string;
   tls: SmtpTls;
+  enabled?: boolean;
 };
-const blank: Draft = { name: '', kind: 'WEBHOOK', events: ['RUN_FAILED', 'APPROVAL_REQUESTED'], url: '', secret: '', headers: '', host: '', port: '587', from: '', to: '', username: '', password: '', tls: 'STARTTLS' };
+export const blank: Draft = { name: '', kind: 'WEBHOOK', events: ['RUN_FAILED', 'APPROVAL_REQUESTED'], url: '', secret: '', headers: '', host: '', port: '587', from: '', to: '', username: '', password: '', tls: 'STARTTLS' };
 
 /** The create input for a draft; headers are "Name: value" lines. */
 export function channelInput(projectId: string, d: Draft) {
-  const base = { projectId, name: d.name, events: d.events };
+  return { projectId, name: d.name, events: d.events, ...channelSettings(d) };
+}
+
+/**
+ * The update input for a draft of an existing channel. Secrets are
+ * write-only: a secret field left empty (the signing secret, the headers,
+ * the Slack URL, the SMTP password) is sent as absent, and the API keeps the
+ * stored one.
+ */
+export function channelUpdate(id: string, d: Draft) {
+  return { id, name: d.name, events: d.events, enabled: d.enabled, ...channelSettings(d) };
+}
+
+/** A channel as the API shows it (no secrets), as a draft to edit. */
+export function draftOf(c: {
+  id: string;
+  name: string;
+  kind: NotificationChannelKind;
+  events: NotificationEvent[];
+  enabled: boolean;
+  webhook?: { url: string } | null;
+  email?: { host: string; port: number; from: string; to: string[]; username?: string | null; tls: SmtpTls } | null;
+}): Draft {
+  const e = c.email;
+  return {
+    ...blank,
+    id: c.id,
+    name: c.name,
+    kind: c.kind,
+    events: [...c.events],
+    enabled: c.enabled,
+    url: c.webhook?.url ?? '',
+    ...(e ? { host: e.host, port: String(e.port), from: e.from, to: e.to.join(', '), username: e.username ?? '', tls: e.tls } : {}),
+  };
+}
+
+function channelSettings(d: Draft): { webhook?: WebhookInput; slack?: SlackInput; email?: EmailInput } {
+  const base = {};
   switch (d.kind) {
     case 'SLACK':
-      return { ...base, slack: { url: d.url } };
+      return { ...base, slack: { url: d.url || undefined } };
     case 'EMAIL':
       return {
         ...base,
@@ -164,7 +203,8 @@ export function NotificationsPage({ projectId, perms }: ProjectContext) {
   const [{ error: deleteError }, del] = useMutation(DeleteChannelDoc);
   const [{ error: testError }, test] = useMutation(TestChannelDoc);
   const canWrite = perms.can('NOTIFICATION_WRITE');
-  const { at, rest } = formProblems(createError, {}, ['name', 'events', 'url', 'secret', 'headers', 'host', 'port', 'from', 'to', 'username', 'password', 'tls']);
+  const [{ error: editError, fetching: saving }, save] = useMutation(UpdateChannelDoc);
+  const { at, rest } = formProblems(draft?.id ? editError : createError, {}, ['name', 'events', 'url', 'secret', 'headers', 'host', 'port', 'from', 'to', 'username', 'password', 'tls']);
   const channels = data?.notificationChannels.edges.map((e) => e.node) ?? [];
   const names = new Map(channels.map((c) => [c.id, c.name]));
   return (
@@ -203,6 +243,9 @@ export function NotificationsPage({ projectId, perms }: ProjectContext) {
               <td>
                 {canWrite && (
                   <>
+                    <button className="small" data-testid="edit-channel" onClick={() => setDraft(draftOf(c))}>
+                      Edit
+                    </button>
                     <button
                       className="small"
                       onClick={async () => {
@@ -240,17 +283,18 @@ export function NotificationsPage({ projectId, perms }: ProjectContext) {
           data-testid="channel-form"
           onSubmit={async (e) => {
             e.preventDefault();
-            const r = await create({ input: channelInput(projectId, draft) });
-            setDraft(r.data ? undefined : { ...draft, secret: '', password: '', headers: '' });
+            const r = draft.id ? await save({ input: channelUpdate(draft.id, draft) }) : await create({ input: channelInput(projectId, draft) });
+            // Secrets leave the page once sent, whatever the answer.
+            setDraft(r.data ? undefined : { ...draft, secret: '', password: '', headers: '', url: draft.kind === 'SLACK' ? '' : draft.url });
           }}
         >
-          <h2>New channel</h2>
+          <h2>{draft.id ? `Edit channel ${draft.name}` : 'New channel'}</h2>
           <div className="grid2">
             <Row label="Name" error={at.name}>
               <input name="channel-name" value={draft.name} onChange={(e) => setDraft({ ...draft, name: e.target.value })} />
             </Row>
             <Row label="Kind">
-              <select name="channel-kind" value={draft.kind} onChange={(e) => setDraft({ ...draft, kind: e.target.value as NotificationChannelKind })}>
+              <select name="channel-kind" value={draft.kind} disabled={!!draft.id} onChange={(e) => setDraft({ ...draft, kind: e.target.value as NotificationChannelKind })}>
                 <option value="WEBHOOK">webhook</option>
                 <option value="SLACK">Slack</option>
                 <option value="EMAIL">email</option>
@@ -268,16 +312,24 @@ export function NotificationsPage({ projectId, perms }: ProjectContext) {
             </span>
           </Row>
           {draft.kind !== 'EMAIL' && (
-            <Row label={draft.kind === 'SLACK' ? 'Slack incoming webhook URL' : 'URL'} error={at.url}>
+            <Row
+              label={draft.kind === 'SLACK' ? 'Slack incoming webhook URL' : 'URL'}
+              error={at.url}
+              hint={draft.id && draft.kind === 'SLACK' ? 'write-only: leave empty to keep the stored one' : undefined}
+            >
               <input name="channel-url" type={draft.kind === 'SLACK' ? 'password' : 'text'} value={draft.url} onChange={(e) => setDraft({ ...draft, url: e.target.value })} />
             </Row>
           )}
           {draft.kind === 'WEBHOOK' && (
             <div className="grid2">
-              <Row label="Signing secret (optional)" error={at.secret}>
+              <Row label="Signing secret (optional)" error={at.secret} hint={draft.id ? 'write-only: leave empty to keep the stored one' : undefined}>
                 <input name="channel-secret" type="password" autoComplete="new-password" value={draft.secret} onChange={(e) => setDraft({ ...draft, secret: e.target.value })} />
               </Row>
-              <Row label="Headers (optional)" hint="Name: value, one per line; values are secret" error={at.headers}>
+              <Row
+                label="Headers (optional)"
+                hint={draft.id ? 'write-only: leave empty to keep the stored ones, or write them all anew' : 'Name: value, one per line; values are secret'}
+                error={at.headers}
+              >
                 <textarea name="channel-headers" rows={2} className="mono" value={draft.headers} onChange={(e) => setDraft({ ...draft, headers: e.target.value })} />
               </Row>
             </div>
@@ -306,15 +358,15 @@ export function NotificationsPage({ projectId, perms }: ProjectContext) {
               <Row label="Username" error={at.username}>
                 <input name="channel-username" value={draft.username} onChange={(e) => setDraft({ ...draft, username: e.target.value })} />
               </Row>
-              <Row label="Password" error={at.password}>
+              <Row label="Password" error={at.password} hint={draft.id ? 'write-only: leave empty to keep the stored one' : undefined}>
                 <input name="channel-password" type="password" autoComplete="new-password" value={draft.password} onChange={(e) => setDraft({ ...draft, password: e.target.value })} />
               </Row>
             </div>
           )}
           <Problems problems={rest} />
           <div className="toolbar">
-            <button type="submit" disabled={fetching || !draft.name}>
-              Create channel
+            <button type="submit" disabled={fetching || saving || !draft.name}>
+              {draft.id ? 'Save channel' : 'Create channel'}
             </button>
             <button type="button" className="secondary" onClick={() => setDraft(undefined)}>
               Cancel

@@ -1,9 +1,11 @@
-import { useDeferredValue, useMemo, useState } from 'react';
+import { useDeferredValue, useEffect, useMemo, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
 import type { ProjectContext } from '../App';
 import { describeError } from '../errors';
 import { graphql } from '../gql';
 import type { ScheduleMissed, ScheduleOverlap } from '../gql/graphql';
+import { launchParams, paramValues } from '../jobeditor';
+import { defaultsOf, ParamInputs, type ParamValues } from './Launch';
 import { formProblems, Link, Problems, Row, Status, time } from '../ui';
 
 const SchedulesDoc = graphql(`
@@ -37,12 +39,23 @@ const SchedulesDoc = graphql(`
         node {
           id
           name
-          parameters {
-            name
-            type
-            required
-          }
         }
+      }
+    }
+  }
+`);
+
+const ScheduleJobDoc = graphql(`
+  query ScheduleJob($id: ID!) {
+    job(id: $id) {
+      id
+      yaml
+      parameters {
+        name
+        type
+        required
+        description
+        choices
       }
     }
   }
@@ -117,8 +130,8 @@ const DeleteScheduleDoc = graphql(`
   }
 `);
 
-type Draft = { id?: string; name: string; jobId: string; expression: string; timeZone: string; params: string; jitterSeconds: string; overlap: ScheduleOverlap; missed: ScheduleMissed };
-const blank = (): Draft => ({ name: '', jobId: '', expression: '0 3 * * *', timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone ?? '', params: '{}', jitterSeconds: '', overlap: 'SKIP', missed: 'SKIP' });
+type Draft = { id?: string; name: string; jobId: string; expression: string; timeZone: string; params: ParamValues; extra: Record<string, unknown>; paramsLoaded?: boolean; storedParams?: Record<string, unknown>; jitterSeconds: string; overlap: ScheduleOverlap; missed: ScheduleMissed };
+const blank = (): Draft => ({ name: '', jobId: '', expression: '0 3 * * *', timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone ?? '', params: {}, extra: {}, paramsLoaded: true, jitterSeconds: '', overlap: 'SKIP', missed: 'SKIP' });
 
 export function SchedulesPage({ projectId, perms }: ProjectContext) {
   const context = useMemo(() => ({ additionalTypenames: ['Schedule'] }), []);
@@ -135,10 +148,28 @@ export function SchedulesPage({ projectId, perms }: ProjectContext) {
   const [{ error: enableError }, setEnabled] = useMutation(SetScheduleEnabledDoc);
   const [{ error: deleteError }, del] = useMutation(DeleteScheduleDoc);
   const canWrite = perms.can('SCHEDULE_WRITE') && perms.can('JOB_RUN');
-  const { at, rest } = formProblems(draft?.id ? updateError : createError, local, ['name', 'jobId', 'expression', 'timeZone', 'params', 'jitterSeconds', 'overlap', 'missed']);
+  const { at, rest: problems } = formProblems(draft?.id ? updateError : createError, local, ['name', 'jobId', 'expression', 'timeZone', 'params', 'jitterSeconds', 'overlap', 'missed']);
+  const rest = [];
+  for (const p of problems) {
+    const m = p.field?.match(/^(?:input\.)?params\.(.+)$/);
+    if (m) at[`params.${m[1]}`] = p.detail;
+    else rest.push(p);
+  }
   const previewProblem = describeError(previewError)[0];
   const jobs = data?.jobs.edges.map((e) => e.node) ?? [];
-  const job = jobs.find((j) => j.id === draft?.jobId);
+  const [{ data: jobData }] = useQuery({ query: ScheduleJobDoc, variables: { id: draft?.jobId ?? '' }, pause: !draft?.jobId });
+  const job = jobData?.job?.id === draft?.jobId ? jobData?.job : undefined;
+  const defaults = useMemo(() => defaultsOf(job?.yaml), [job?.yaml]);
+  // A schedule being edited shows its stored parameters once its job's are known.
+  useEffect(() => {
+    if (job && draft && !draft.paramsLoaded) {
+      const { values, extra } = paramValues(job.parameters, draft.storedParams);
+      setDraft({ ...draft, params: values, extra, paramsLoaded: true });
+    }
+  }, [job, draft]);
+  // A parameter's problem from the API is on params.<name>: shown at its input.
+  const paramErrors: Record<string, string> = {};
+  for (const [k, v] of Object.entries(at)) if (k.startsWith('params.')) paramErrors[k.slice('params.'.length)] = v;
   return (
     <section>
       <h1>Schedules</h1>
@@ -193,7 +224,7 @@ export function SchedulesPage({ projectId, perms }: ProjectContext) {
                     <button
                       className="small"
                       onClick={() =>
-                        setDraft({ id: s.id, name: s.name, jobId: s.jobId, expression: s.expression, timeZone: s.timeZone, params: JSON.stringify(s.params), jitterSeconds: String(s.jitterSeconds || ''), overlap: s.overlap, missed: s.missed })
+                        setDraft({ id: s.id, name: s.name, jobId: s.jobId, expression: s.expression, timeZone: s.timeZone, params: {}, extra: {}, storedParams: (s.params ?? {}) as Record<string, unknown>, jitterSeconds: String(s.jitterSeconds || ''), overlap: s.overlap, missed: s.missed })
                       }
                     >
                       Edit
@@ -239,14 +270,10 @@ export function SchedulesPage({ projectId, perms }: ProjectContext) {
           data-testid="schedule-form"
           onSubmit={async (e) => {
             e.preventDefault();
-            let params: Record<string, unknown>;
-            try {
-              params = JSON.parse(draft.params || '{}');
-              setLocal({});
-            } catch {
-              setLocal({ params: 'must be a JSON object' });
-              return;
-            }
+            const { doc, errors } = launchParams(job?.parameters ?? [], draft.params);
+            setLocal(Object.fromEntries(Object.entries(errors).map(([k, v]) => [`params.${k}`, v])));
+            if (Object.keys(errors).length) return;
+            const params = { ...draft.extra, ...doc };
             const jitter = draft.jitterSeconds.trim() ? Number(draft.jitterSeconds) : undefined;
             const common = { name: draft.name, expression: draft.expression, timeZone: draft.timeZone, params, jitterSeconds: jitter, overlap: draft.overlap, missed: draft.missed };
             const r = draft.id ? await update({ input: { id: draft.id, ...common } }) : await create({ input: { projectId, jobId: draft.jobId, ...common } });
@@ -259,7 +286,7 @@ export function SchedulesPage({ projectId, perms }: ProjectContext) {
               <input name="schedule-name" value={draft.name} onChange={(e) => setDraft({ ...draft, name: e.target.value })} />
             </Row>
             <Row label="Job" error={at.jobId}>
-              <select name="schedule-job" value={draft.jobId} disabled={!!draft.id} onChange={(e) => setDraft({ ...draft, jobId: e.target.value })}>
+              <select name="schedule-job" value={draft.jobId} disabled={!!draft.id} onChange={(e) => setDraft({ ...draft, jobId: e.target.value, params: {}, extra: {}, paramsLoaded: true })}>
                 <option value="">choose…</option>
                 {jobs.map((j) => (
                   <option key={j.id} value={j.id}>
@@ -298,9 +325,22 @@ export function SchedulesPage({ projectId, perms }: ProjectContext) {
               <input name="schedule-jitter" value={draft.jitterSeconds} onChange={(e) => setDraft({ ...draft, jitterSeconds: e.target.value })} />
             </Row>
           </div>
-          <Row label="Parameters (JSON)" hint={job ? `the job’s parameters: ${job.parameters.map((p) => `${p.name} (${p.type}${p.required ? ', required' : ''})`).join(', ') || 'none'}` : undefined} error={at.params}>
-            <textarea className="mono" rows={3} name="schedule-params" value={draft.params} onChange={(e) => setDraft({ ...draft, params: e.target.value })} />
-          </Row>
+          <fieldset className="targets" data-testid="schedule-params">
+            <legend>Parameters</legend>
+            {at.params && <p className="field-error">{at.params}</p>}
+            {!draft.jobId && <p className="hint">Pick a job to set its parameters.</p>}
+            {job && draft.paramsLoaded && (
+              <ParamInputs projectId={projectId} parameters={job.parameters} defaults={defaults} values={draft.params} onChange={(params) => setDraft({ ...draft, params })} errors={paramErrors} prefix="schedule-param" />
+            )}
+            {Object.keys(draft.extra).length > 0 && (
+              <p className="hint">
+                Kept as stored, though the job no longer declares them: {Object.keys(draft.extra).join(', ')}{' '}
+                <button type="button" className="link" onClick={() => setDraft({ ...draft, extra: {} })}>
+                  drop them
+                </button>
+              </p>
+            )}
+          </fieldset>
           <Problems problems={rest} />
           <div className="toolbar">
             <button type="submit" disabled={creating || updating}>

@@ -71,7 +71,15 @@ const UpdateTriggerDoc = graphql(`
     updateTrigger(input: $input) {
       trigger {
         id
+        name
         enabled
+        requireTimestamp
+        priority
+        params {
+          name
+          path
+          value
+        }
       }
     }
   }
@@ -111,18 +119,33 @@ export function parseTriggerParams(text: string): { params: { name: string; path
   return { params };
 }
 
+/** Writes trigger params as the lines parseTriggerParams reads. */
+export function formatTriggerParams(params: readonly { name: string; path?: string | null; value?: unknown }[]): string {
+  return params.map((p) => (p.path != null ? `${p.name}=${p.path}` : `${p.name}:=${JSON.stringify(p.value ?? null)}`)).join('\n');
+}
+
+type TriggerForm = { id?: string; name: string; jobId: string; jobName?: string; params: string; requireTimestamp: boolean; enabled: boolean; priority: string };
+const emptyTrigger: TriggerForm = { name: '', jobId: '', params: '', requireTimestamp: false, enabled: true, priority: '0' };
+
 export function TriggersPage({ projectId, perms }: ProjectContext) {
   const context = useMemo(() => ({ additionalTypenames: ['WebhookTrigger'] }), []);
   const [{ data, error }] = useQuery({ query: TriggersDoc, variables: { projectId }, context });
-  const [form, setForm] = useState({ name: '', jobId: '', params: '', requireTimestamp: false });
+  const [form, setForm] = useState<TriggerForm>(emptyTrigger);
   const [secret, setSecret] = useState<{ name: string; url: string; secret: string }>();
-  const [localError, setLocalError] = useState<string>();
+  const [localError, setLocalError] = useState<Record<string, string>>({});
   const [{ error: createError, fetching }, create] = useMutation(CreateTriggerDoc);
   const [{ error: rotateError }, rotate] = useMutation(RotateDoc);
   const [{ error: updateError }, update] = useMutation(UpdateTriggerDoc);
   const [{ error: deleteError }, del] = useMutation(DeleteTriggerDoc);
   const canWrite = perms.can('SCHEDULE_WRITE');
-  const { at, rest } = formProblems(createError, localError ? { params: localError } : {}, ['name', 'jobId', 'params', 'secret']);
+  const [{ error: editError, fetching: saving }, save] = useMutation(UpdateTriggerDoc);
+  const { at, rest: problems } = formProblems(form.id ? editError : createError, localError, ['name', 'jobId', 'params', 'secret', 'priority', 'requireTimestamp', 'enabled']);
+  // A problem with one mapped parameter (params.<name>) is shown at the mapping.
+  const rest = problems.filter((p) => {
+    const m = p.field?.match(/^(?:input\.)?params\.(.+)$/);
+    if (m) at.params = `${m[1]}: ${p.detail}`;
+    return !m;
+  });
   return (
     <section>
       <h1>Webhook triggers</h1>
@@ -165,11 +188,30 @@ export function TriggersPage({ projectId, perms }: ProjectContext) {
               <td>
                 <code>{t.url}</code>
               </td>
-              <td>{t.params.map((p) => `${p.name} ← ${p.path ?? JSON.stringify(p.value)}`).join('; ')}</td>
+              <td data-testid="trigger-params">{t.params.map((p) => `${p.name} ← ${p.path ?? JSON.stringify(p.value)}`).join('; ')}</td>
               <td>{time(t.lastDeliveryAt) || 'never'}</td>
               <td>
                 {canWrite && (
                   <>
+                    <button
+                      className="small"
+                      data-testid="edit-trigger"
+                      onClick={() => {
+                        setLocalError({});
+                        setForm({
+                          id: t.id,
+                          name: t.name,
+                          jobId: t.job?.id ?? '',
+                          jobName: t.job?.name ?? '(deleted)',
+                          params: formatTriggerParams(t.params),
+                          requireTimestamp: t.requireTimestamp,
+                          enabled: t.enabled,
+                          priority: String(t.priority),
+                        });
+                      }}
+                    >
+                      Edit
+                    </button>
                     <button
                       className="small"
                       onClick={async () => {
@@ -193,46 +235,79 @@ export function TriggersPage({ projectId, perms }: ProjectContext) {
       {canWrite && (
         <form
           className="card"
-          data-testid="new-trigger"
+          data-testid={form.id ? 'edit-trigger-form' : 'new-trigger'}
           onSubmit={async (e) => {
             e.preventDefault();
             const p = parseTriggerParams(form.params);
-            setLocalError(p.error);
-            if (p.error) return;
-            const r = await create({ input: { projectId, jobId: form.jobId, name: form.name, params: p.params, requireTimestamp: form.requireTimestamp } });
+            const local: Record<string, string> = {};
+            if (p.error) local.params = p.error;
+            const priority = Number(form.priority.trim() || '0');
+            if (!Number.isInteger(priority)) local.priority = 'a whole number (higher runs first)';
+            setLocalError(local);
+            if (Object.keys(local).length) return;
+            const fields = { name: form.name, params: p.params, requireTimestamp: form.requireTimestamp, enabled: form.enabled, priority };
+            if (form.id) {
+              const r = await save({ input: { id: form.id, ...fields } });
+              if (r.data) setForm(emptyTrigger);
+              return;
+            }
+            const r = await create({ input: { projectId, jobId: form.jobId, ...fields } });
             if (r.data) {
               const c = r.data.createTrigger;
               setSecret({ name: c.trigger.name, url: c.trigger.url, secret: c.secret });
-              setForm({ name: '', jobId: '', params: '', requireTimestamp: false });
+              setForm(emptyTrigger);
             }
           }}
         >
-          <h2>New trigger</h2>
+          <h2>{form.id ? `Edit trigger ${form.name}` : 'New trigger'}</h2>
           <div className="grid2">
             <Row label="Name" error={at.name}>
               <input name="trigger-name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
             </Row>
-            <Row label="Job" error={at.jobId}>
-              <select name="trigger-job" value={form.jobId} onChange={(e) => setForm({ ...form, jobId: e.target.value })}>
-                <option value="">choose…</option>
-                {data?.jobs.edges.map(({ node: j }) => (
-                  <option key={j.id} value={j.id}>
-                    {j.name}
-                  </option>
-                ))}
-              </select>
-            </Row>
+            {form.id ? (
+              <Row label="Job" hint="a trigger keeps its job (and its URL): to start another job, create a trigger for it">
+                <input name="trigger-job-fixed" value={form.jobName} readOnly />
+              </Row>
+            ) : (
+              <Row label="Job" error={at.jobId}>
+                <select name="trigger-job" value={form.jobId} onChange={(e) => setForm({ ...form, jobId: e.target.value })}>
+                  <option value="">choose…</option>
+                  {data?.jobs.edges.map(({ node: j }) => (
+                    <option key={j.id} value={j.id}>
+                      {j.name}
+                    </option>
+                  ))}
+                </select>
+              </Row>
+            )}
           </div>
           <Row label="Parameters from the payload" hint="one per line: version=$.release.tag_name, or env:=&quot;prod&quot; for a constant" error={at.params}>
             <textarea className="mono" rows={3} name="trigger-params" value={form.params} onChange={(e) => setForm({ ...form, params: e.target.value })} />
           </Row>
+          <div className="grid2">
+            <Row label="Priority" hint="runs it starts queue ahead of lower ones" error={at.priority}>
+              <input name="trigger-priority" inputMode="numeric" value={form.priority} onChange={(e) => setForm({ ...form, priority: e.target.value })} />
+            </Row>
+            <Row label="Enabled" error={at.enabled}>
+              <input type="checkbox" name="trigger-enabled" checked={form.enabled} onChange={(e) => setForm({ ...form, enabled: e.target.checked })} />
+            </Row>
+          </div>
           <label className="pick">
-            <input type="checkbox" checked={form.requireTimestamp} onChange={(e) => setForm({ ...form, requireTimestamp: e.target.checked })} /> accept only timestamped signatures (X-Jobgraph-Signature)
+            <input type="checkbox" name="trigger-require-timestamp" checked={form.requireTimestamp} onChange={(e) => setForm({ ...form, requireTimestamp: e.target.checked })} /> accept only timestamped signatures
+            (X-Jobgraph-Signature)
           </label>
+          {at.requireTimestamp && <p className="field-error">{at.requireTimestamp}</p>}
           <Problems problems={rest} />
-          <button type="submit" disabled={fetching || !form.name || !form.jobId}>
-            Create trigger
-          </button>
+          <div className="toolbar">
+            <button type="submit" disabled={fetching || saving || !form.name || !form.jobId}>
+              {form.id ? 'Save trigger' : 'Create trigger'}
+            </button>
+            {form.id && (
+              <button type="button" className="secondary" onClick={() => setForm(emptyTrigger)}>
+                Cancel
+              </button>
+            )}
+          </div>
         </form>
       )}
     </section>
