@@ -54,6 +54,7 @@ func addConfigFlags(fs *pflag.FlagSet) {
 	fs.Bool("secure-cookies", d.SecureCookies, "mark the session cookie Secure even on plain HTTP (behind a TLS proxy)")
 	fs.String("allowed-origins", d.AllowedOrigins, "comma-separated `origins` whose browser requests may use the session cookie")
 	fs.Duration("log-retention", d.LogRetention, "delete a task's log this long after the task finished (0 keeps logs forever)")
+	fs.Int("log-max-bytes", d.LogMaxBytes, "store at most `n` bytes of log per task (the rest is dropped, with a marker line)")
 	fs.Duration("scheduler-lease", d.SchedulerLease, "when the replica firing cron schedules dies, another takes over after about this long")
 	fs.String("public-url", d.PublicURL, "the server's public base `url`, for the links to runs in notifications")
 	addWorkerFlags(fs)

@@ -104,6 +104,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		ComplexityLimit: 50,
 		ShutdownTimeout: 90 * time.Second,
 		LogRetention:    168 * time.Hour,
+		LogMaxBytes:     1 << 30,
 		NatsURL:         "nats://10.0.0.5:4222",
 		NatsNamespace:   "jg-test",
 		WorkerTimeout:   12 * time.Second,
@@ -127,6 +128,7 @@ introspection: false
 complexity_limit: 50
 shutdown_timeout: 1m30s
 log_retention: 168h
+log_max_bytes: 1073741824
 nats_url: nats://10.0.0.5:4222
 nats_namespace: jg-test
 worker_timeout: 12s
@@ -154,6 +156,7 @@ scheduler_lease: 2s
 			"JOBGRAPH_COMPLEXITY_LIMIT=50",
 			"JOBGRAPH_SHUTDOWN_TIMEOUT=90s",
 			"JOBGRAPH_LOG_RETENTION=168h",
+			"JOBGRAPH_LOG_MAX_BYTES=1073741824",
 			"JOBGRAPH_NATS_URL=nats://10.0.0.5:4222",
 			"JOBGRAPH_NATS_NAMESPACE=jg-test",
 			"JOBGRAPH_WORKER_TIMEOUT=12s",
@@ -179,6 +182,7 @@ scheduler_lease: 2s
 			"--complexity-limit=50",
 			"--shutdown-timeout=1m30s",
 			"--log-retention=168h",
+			"--log-max-bytes=1073741824",
 			"--nats-url=nats://10.0.0.5:4222",
 			"--nats-namespace=jg-test",
 			"--worker-timeout=12s",
@@ -486,7 +490,7 @@ func TestAddConfigFlags(t *testing.T) {
 		"listen": d.Listen, "data-dir": d.DataDir, "db": d.DB, "secret-key-file": d.SecretKeyFile,
 		"plugin-dir": d.PluginDir, "log-level": d.LogLevel, "log-format": d.LogFormat, "graphiql": "true", "introspection": "true",
 		"complexity-limit": strconv.Itoa(d.ComplexityLimit), "shutdown-timeout": "30s",
-		"secure-cookies": "false", "allowed-origins": "", "log-retention": "720h0m0s",
+		"secure-cookies": "false", "allowed-origins": "", "log-retention": "720h0m0s", "log-max-bytes": "10485760",
 		"nats-url": "", "nats-namespace": "jobgraph", "worker-timeout": "30s", "workers": "64", "worker-pools": "any",
 		"scheduler-lease": "5s",
 		"public-url":      "",

@@ -264,7 +264,7 @@ func serve(ctx context.Context, cfg config.Config, adminPassword string, log *sl
 	// its tasks to the engine), then the engine, the plugins, the queue.
 	notifier := notify.NewService(notify.Options{Store: a.store, Sealer: a.keyring, PublicURL: cfg.PublicURL, Logger: log})
 	runs := engine.New(engine.Options{Store: a.store, Jobs: jobs, Inventory: a.inventory, Projects: a.projects, Schemas: graph.ActionSchemas(plugins), Queue: q, Events: bus,
-		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine"),
+		StaleAfter: 2 * cfg.WorkerTimeout, Logger: log.With("component", "engine"), Runs: runlog.Options{MaxLogBytesPerTask: int64(cfg.LogMaxBytes)},
 		Approvals: a.store, Guard: guards, Notifier: notifier})
 	if err := runs.Start(ctx); err != nil {
 		return err

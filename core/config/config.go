@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/jobgraph/jobgraph/core/queue"
+	"github.com/jobgraph/jobgraph/core/run"
 	"github.com/jobgraph/jobgraph/core/store"
 	"log/slog"
 	"net"
@@ -131,6 +132,12 @@ type Config struct {
 	// negative values are refused. Default 720h (30 days).
 	LogRetention time.Duration `koanf:"log_retention"`
 
+	// LogMaxBytes (log_max_bytes, JOBGRAPH_LOG_MAX_BYTES, --log-max-bytes)
+	// caps the log stored for one task, all its attempts together: the
+	// output past it is dropped and one marker line says so. At least
+	// 1024. Default 10485760 (10 MiB).
+	LogMaxBytes int `koanf:"log_max_bytes"`
+
 	// NatsURL (nats_url, JOBGRAPH_NATS_URL, --nats-url) is the NATS server
 	// (with JetStream) that carries tasks to workers, such as
 	// "nats://10.0.0.5:4222" or a comma-separated cluster; use tls:// when
@@ -192,6 +199,7 @@ func Default() Config {
 		ComplexityLimit: 25000,
 		ShutdownTimeout: 30 * time.Second,
 		LogRetention:    30 * 24 * time.Hour,
+		LogMaxBytes:     run.DefaultMaxLogBytesPerTask,
 		NatsNamespace:   "jobgraph",
 		WorkerTimeout:   30 * time.Second,
 		Workers:         64,
@@ -233,6 +241,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogRetention < 0 {
 		bad("log_retention", "must not be negative; 0 keeps logs forever (got %s)", c.LogRetention)
+	}
+	if c.LogMaxBytes < 1024 {
+		bad("log_max_bytes", "must be at least 1024 (got %d)", c.LogMaxBytes)
 	}
 	if !validNamespace(c.NatsNamespace) {
 		bad("nats_namespace", "must be 1 to 32 letters, digits, '-' or '_' (got %q)", c.NatsNamespace)
@@ -387,6 +398,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.Bool("secure_cookies", c.SecureCookies),
 		slog.String("allowed_origins", c.AllowedOrigins),
 		slog.Duration("log_retention", c.LogRetention),
+		slog.Int("log_max_bytes", c.LogMaxBytes),
 		slog.String("nats_url", queue.RedactURL(c.NatsURL)),
 		slog.String("nats_namespace", c.NatsNamespace),
 		slog.Duration("worker_timeout", c.WorkerTimeout),

@@ -109,7 +109,7 @@ func TestValidateReportsAllInFieldOrder(t *testing.T) {
 		require.True(t, ok, l)
 		keys = append(keys, k)
 	}
-	require.Equal(t, []string{"listen", "data_dir", "log_level", "log_format", "complexity_limit", "shutdown_timeout", "log_retention", "nats_namespace", "worker_timeout", "workers", "worker_pools", "scheduler_lease"}, keys)
+	require.Equal(t, []string{"listen", "data_dir", "log_level", "log_format", "complexity_limit", "shutdown_timeout", "log_retention", "log_max_bytes", "nats_namespace", "worker_timeout", "workers", "worker_pools", "scheduler_lease"}, keys)
 	require.Equal(t, err.Error(), c.Validate().Error(), "deterministic")
 }
 
@@ -171,7 +171,7 @@ func TestLogValueHasEveryField(t *testing.T) {
 		Listen: ":1", DataDir: "/d", DB: "sqlite:/x.db", SecretKey: "k", SecretKeyFile: "/k", PluginDir: "/p",
 		LogLevel: "debug", LogFormat: "json", GraphiQL: true, Introspection: false,
 		ComplexityLimit: 7, ShutdownTimeout: 90 * time.Second, SecureCookies: true, AllowedOrigins: "https://a, https://b",
-		LogRetention: 48 * time.Hour, NatsURL: "nats://jg:hunter2@10.0.0.5:4222", NatsNamespace: "jg2", WorkerTimeout: 10 * time.Second, Workers: 8, WorkerPools: "any,zone-a",
+		LogRetention: 48 * time.Hour, LogMaxBytes: 4096, NatsURL: "nats://jg:hunter2@10.0.0.5:4222", NatsNamespace: "jg2", WorkerTimeout: 10 * time.Second, Workers: 8, WorkerPools: "any,zone-a",
 		SchedulerLease: 2 * time.Second,
 		PublicURL:      "https://jg.example.com",
 	}
@@ -184,7 +184,7 @@ func TestLogValueHasEveryField(t *testing.T) {
 		"secret_key_file": "/k", "plugin_dir": "/p", "log_level": "debug", "log_format": "json",
 		"graphiql": true, "introspection": false, "complexity_limit": int64(7),
 		"shutdown_timeout": 90 * time.Second, "secure_cookies": true, "allowed_origins": "https://a, https://b",
-		"log_retention": 48 * time.Hour, "nats_url": "nats://jg:xxxxx@10.0.0.5:4222", "nats_namespace": "jg2", "worker_timeout": 10 * time.Second, "workers": int64(8), "worker_pools": "any,zone-a",
+		"log_retention": 48 * time.Hour, "log_max_bytes": int64(4096), "nats_url": "nats://jg:xxxxx@10.0.0.5:4222", "nats_namespace": "jg2", "worker_timeout": 10 * time.Second, "workers": int64(8), "worker_pools": "any,zone-a",
 		"scheduler_lease": 2 * time.Second,
 		"public_url":      "https://jg.example.com",
 	}, got)
@@ -197,6 +197,6 @@ func TestLogValueHasEveryField(t *testing.T) {
 	}
 
 	require.Equal(t,
-		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s secure_cookies=true allowed_origins="https://a, https://b" log_retention=48h0m0s nats_url="nats://jg:xxxxx@10.0.0.5:4222" nats_namespace="jg2" worker_timeout=10s workers=8 worker_pools="any,zone-a" scheduler_lease=2s public_url="https://jg.example.com"}`,
+		`{listen=":1" data_dir="/d" db="sqlite:/x.db" secret_key="(set)" secret_key_file="/k" plugin_dir="/p" log_level="debug" log_format="json" graphiql=true introspection=false complexity_limit=7 shutdown_timeout=1m30s secure_cookies=true allowed_origins="https://a, https://b" log_retention=48h0m0s log_max_bytes=4096 nats_url="nats://jg:xxxxx@10.0.0.5:4222" nats_namespace="jg2" worker_timeout=10s workers=8 worker_pools="any,zone-a" scheduler_lease=2s public_url="https://jg.example.com"}`,
 		c.String())
 }

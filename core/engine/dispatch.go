@@ -278,19 +278,28 @@ func (e *Engine) logs(ctx context.Context, b queue.Logs) (queue.Stop, error) {
 		}
 		chunks = append(chunks, run.LogChunk{TaskID: l.TaskID, Seq: l.Seq, Stream: l.Stream, Data: l.Data, At: l.At})
 	}
+	var full []string
 	if len(chunks) > 0 {
 		res, err := e.o.Store.AppendLogs(ctx, chunks, e.o.Runs.LogCap())
 		if err != nil {
 			return queue.Stop{}, err
 		}
 		e.logEvents(res.Written, current)
+		full = res.Truncated
 	}
 	for _, t := range tasks {
 		if t.Status.Final() && !slices.Contains(stop, t.ID) {
 			stop = append(stop, t.ID)
 		}
+		// Its cap was reached by an earlier batch: what it still prints is
+		// dropped here, so the worker need not ship it (issue 10,
+		// benchmark 8: a task printing 200 MB shipped 190 MB past a 10 MiB
+		// cap, all the way to this point, for nothing).
+		if t.LogTruncated && !slices.Contains(full, t.ID) {
+			full = append(full, t.ID)
+		}
 	}
-	return queue.Stop{Tasks: stop}, nil
+	return queue.Stop{Tasks: stop, LogFull: full}, nil
 }
 
 // logEvents tells the subscribers of each task's log what was stored.

@@ -81,6 +81,11 @@ type Touch struct {
 // Stop answers Logs and Touch: the tasks the worker must stop now.
 type Stop struct {
 	Tasks []string `json:"tasks,omitempty"`
+	// LogFull (in a Logs reply) lists the tasks whose stored log reached
+	// the per-task cap: the server drops their further output, so the
+	// worker stops shipping it. Workers that do not know the field ship on
+	// and the server drops it, as before.
+	LogFull []string `json:"logFull,omitempty"`
 }
 
 // Finish reports how an attempt ended.

@@ -217,6 +217,56 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// A pool's tasks in flight are bounded by its workers' slots only, not by
+// JetStream's default MaxAckPending (1,000): issue 10, benchmark 3.
+func TestMoreThanAThousandInFlight(t *testing.T) {
+	t.Parallel()
+	const n = 1100
+	q := openQueue(t, embedded, nil)
+	release := make(chan struct{})
+	all := make(chan struct{})
+	var running atomic.Int64
+	consume(t, q, ConsumerOptions{MaxInFlight: n}, func(ctx context.Context, _ *Delivery) error {
+		if running.Add(1) == n {
+			close(all)
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	for i := range n {
+		publish(t, q, task(fmt.Sprintf("t-%d", i)))
+	}
+	recv(t, all, fmt.Sprintf("%d handlers running at once (%d are)", n, running.Load()))
+	close(release)
+	eventually(t, func() bool { return depth(t, q) == 0 }, "the acked messages to leave the stream")
+}
+
+// A run's tasks are published in one PublishAll; 10,000 at once passed the
+// client's limit of outstanding async publishes when the acknowledgements
+// lagged (issue 10, benchmark 3). Here three runs publish theirs together.
+func TestPublishAllManyAtOnce(t *testing.T) {
+	t.Parallel()
+	const runs, n = 3, 10000
+	q := openQueue(t, embedded, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	errs := make(chan error, runs)
+	for r := range runs {
+		ms := make([]TaskMessage, n)
+		for i := range ms {
+			ms[i] = task(fmt.Sprintf("t-%d-%d", r, i))
+		}
+		go func() { errs <- q.PublishAll(ctx, ms) }()
+	}
+	for range runs {
+		require.NoError(t, recv(t, errs, "PublishAll"))
+	}
+	assert.EqualValues(t, runs*n, depth(t, q))
+}
+
 func TestPublishDeduplicatesSameAttempt(t *testing.T) {
 	t.Parallel()
 	q := openQueue(t, embedded, nil)

@@ -133,10 +133,21 @@ func (s *shipper) flush(ctx context.Context) (more, ok bool) {
 			acks = append(acks, ack{o, seq})
 		}
 	}
+	var full []*output
+	for _, id := range stop.LogFull {
+		for ref, o := range s.outs {
+			if ref.TaskID == id {
+				full = append(full, o)
+			}
+		}
+	}
 	s.mu.Unlock()
 	// Not under s.mu: writers take o.mu, then s.mu.
 	for _, a := range acks {
 		a.o.ack(a.seq)
+	}
+	for _, o := range full {
+		o.setFull()
 	}
 	s.w.stopTasks(stop.Tasks)
 	return more, true
@@ -198,6 +209,7 @@ type output struct {
 	seq     int64 // last line numbered
 	acked   int64 // last line the server took
 	closed  bool
+	full    bool                     // the server's log cap is reached: output is dropped here
 	carry   map[run.LogStream][]byte // a write's tail that may begin a secret
 	outs    map[string]string
 	changed chan struct{} // closed and replaced when acked moves
@@ -238,9 +250,11 @@ func (w streamWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	o := w.o
 	o.mu.Lock()
-	if o.closed {
+	if o.closed || o.full {
+		// A late write after the attempt ended, or one past the server's
+		// log cap (the server would drop it), goes nowhere.
 		o.mu.Unlock()
-		return n, nil // a late write after the attempt ended is dropped
+		return n, nil
 	}
 	// A secret may straddle two writes: the tail that could begin one waits
 	// for the next write (or close).
@@ -286,6 +300,19 @@ func (o *output) emit(stream run.LogStream, data []byte) {
 		if !o.s.add(queue.LogLine{TaskRef: o.ref, Seq: o.seq + 1, Stream: stream, Data: part, At: at}) {
 			o.seq++
 		}
+	}
+}
+
+// setFull stops the shipping of o's further output: the server's
+// per-task log cap is reached (Stop.LogFull). Lines already queued still go,
+// and the server drops them.
+func (o *output) setFull() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.full {
+		o.full = true
+		o.carry = nil
+		o.s.w.log.Debug("the task's log reached the server's cap: its further output is not shipped", "task", o.ref.TaskID)
 	}
 }
 

@@ -715,3 +715,53 @@ func TestSecretSplitAcrossWrites(t *testing.T) {
 	}, all)
 	srv.checkNoProblems()
 }
+
+// Once a Logs reply says a task's log is full (the server's cap), the
+// worker ships no more of its output.
+func TestLogFullStopsShipping(t *testing.T) {
+	t.Parallel()
+	q := openQueue(t)
+	srv := newFakeServer(t)
+	fullSent, sawB := make(chan struct{}), make(chan struct{})
+	var fullOnce, bOnce sync.Once
+	srv.logs = func(_ int, l queue.Logs) (queue.Stop, error) {
+		var stop queue.Stop
+		for _, line := range l.Lines {
+			switch {
+			case line.TaskID == "t-a" && strings.Contains(string(line.Data), "a1"):
+				stop.LogFull = []string{"t-a"}
+				fullOnce.Do(func() { close(fullSent) })
+			case line.TaskID == "t-b":
+				// The flush loop is sequential: this request went out after
+				// the reply naming t-a was handled.
+				bOnce.Do(func() { close(sawB) })
+			}
+		}
+		return stop, nil
+	}
+	srv.serve(q)
+	startWorker(t, q, execFunc(func(_ context.Context, _ string, task sdk.Task, out sdk.Output) (sdk.Result, error) {
+		switch task.ID {
+		case "t-a":
+			fmt.Fprintln(out.Stdout(), "a1")
+			<-fullSent
+			<-sawB
+			fmt.Fprintln(out.Stdout(), "a2")
+		case "t-b":
+			<-fullSent
+			fmt.Fprintln(out.Stdout(), "b1")
+		}
+		return sdk.Succeeded(), nil
+	}), nil)
+	publish(t, q, "t-a")
+	publish(t, q, "t-b")
+	for range 2 {
+		assert.Equal(t, run.TaskSucceeded, recv(t, srv.finishes, "finish").Status)
+	}
+	var a []byte
+	for _, l := range srv.taskLines("t-a") {
+		a = append(a, l.Data...)
+	}
+	assert.Equal(t, "a1\n", string(a), "nothing shipped after the log was full")
+	srv.checkNoProblems()
+}
